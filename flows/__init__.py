@@ -1,0 +1,1 @@
+"""Flows: DAGs of steps stored in the database and run on Celery."""

@@ -1,0 +1,210 @@
+"""Build a flow's DAG with networkx, validate it, and plan its canvas.
+
+A plan is the shape the scheduler gives a run on Celery: steps in
+sequence become a chain, independent branches a group, and a group
+followed by more work a chord. The plan never makes a step wait for a step
+it does not depend on. A DAG that is not series-parallel (the "N" shape:
+``c`` needs ``a`` and ``b``, ``d`` needs only ``b``) cannot be drawn that
+way; for those, a few dependency edges are left out of the canvas and
+become *waits* that the step checks when it starts.
+"""
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+from django.utils.translation import gettext as _
+
+from steps.errors import ConfigError
+from steps.registry import get_kind
+
+from .errors import GraphError
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A step as the DAG sees it: key, kind, config and dependencies."""
+
+    key: str
+    kind: str
+    config: dict = field(default_factory=dict, compare=False, hash=False)
+    depends_on: tuple[str, ...] = ()
+
+    def as_json(self) -> dict:
+        """Return the spec as a JSON object, for a run's snapshot."""
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "config": self.config,
+            "depends_on": list(self.depends_on),
+        }
+
+
+def flow_specs(flow) -> list[StepSpec]:
+    """Return the specs of a saved flow's steps, in their list order."""
+    steps = flow.steps.prefetch_related("depends_on")
+    return [
+        StepSpec(
+            s.key, s.kind, s.config, tuple(sorted(d.key for d in s.depends_on.all()))
+        )
+        for s in steps
+    ]
+
+
+def specs_from_snapshot(graph: dict) -> list[StepSpec]:
+    """Return the specs stored in a run's ``graph`` snapshot."""
+    return [
+        StepSpec(s["key"], s["kind"], s["config"], tuple(s["depends_on"]))
+        for s in graph.get("steps", [])
+    ]
+
+
+def build_graph(specs: list[StepSpec], *, check_configs: bool = True) -> nx.DiGraph:
+    """Return the DAG of ``specs``, an edge running from a step to each dependent.
+
+    Args:
+        specs: The steps of one flow.
+        check_configs: Also check each step's kind and config.
+
+    Raises:
+        GraphError: For a key used twice, a dependency on a step that does
+            not exist, a cycle, an unknown kind or a config its kind
+            refuses. The message names the step.
+    """
+    graph = nx.DiGraph()
+    for spec in specs:
+        if spec.key in graph:
+            raise GraphError(
+                _("Step %(step)r: the key is used by another step.") % {"step": spec.key},
+                step=spec.key,
+            )
+        graph.add_node(spec.key, spec=spec)
+    for spec in specs:
+        for upstream in spec.depends_on:
+            if upstream not in graph:
+                raise GraphError(
+                    _("Step %(step)r depends on %(missing)r, which is not a step of "
+                      "this flow.") % {"step": spec.key, "missing": upstream},
+                    step=spec.key,
+                )
+            graph.add_edge(upstream, spec.key)
+    _refuse_cycles(graph)
+    if check_configs:
+        for spec in specs:
+            check_step(spec)
+    return graph
+
+
+def check_step(spec: StepSpec) -> None:
+    """Raise :class:`GraphError` naming the step if its kind or config is bad."""
+    try:
+        get_kind(spec.kind).clean_config(spec.config)
+    except ConfigError as exc:
+        raise GraphError(str(exc.for_step(spec.key)), step=spec.key) from exc
+
+
+def _refuse_cycles(graph: nx.DiGraph) -> None:
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    keys = [edge[0] for edge in cycle] + [cycle[0][0]]
+    raise GraphError(
+        _("Step %(step)r is part of a cycle: %(cycle)s.")
+        % {"step": keys[0], "cycle": " → ".join(keys)},
+        step=keys[0],
+    )
+
+
+@dataclass
+class StepNode:
+    """A single step in a plan."""
+
+    key: str
+
+
+@dataclass
+class ChainNode:
+    """Parts that run one after another: each waits for all before it."""
+
+    parts: list
+
+
+@dataclass
+class GroupNode:
+    """Parts that run side by side."""
+
+    parts: list
+
+
+@dataclass
+class Plan:
+    """The canvas shape of a DAG, and the waits it could not express.
+
+    Attributes:
+        root: The node to run, or ``None`` for a flow without steps.
+        waits: For a step, the upstream steps it must check itself before
+            it runs, because the canvas does not make it wait for them.
+    """
+
+    root: StepNode | ChainNode | GroupNode | None
+    waits: dict[str, list[str]]
+
+
+def plan_canvas(graph: nx.DiGraph) -> Plan:
+    """Return the chain, group and chord shape that runs ``graph``.
+
+    A chain ``(P, R)`` is chosen only where every step of ``R`` truly
+    depends on every step of ``P``; independent parts become a group. When
+    neither applies the DAG is not series-parallel there: one incoming
+    edge of a joining step is taken out of the canvas and recorded as a
+    wait, and planning starts again, until the rest is series-parallel.
+    """
+    reduced = nx.transitive_reduction(graph)
+    waits: dict[str, list[str]] = {}
+    while True:
+        root, stuck = _plan(reduced, set(reduced.nodes))
+        if stuck is None:
+            return Plan(root, {k: sorted(v) for k, v in sorted(waits.items())})
+        upstream, key = stuck
+        reduced.remove_edge(upstream, key)
+        waits.setdefault(key, []).append(upstream)
+
+
+def _plan(graph: nx.DiGraph, nodes: set):
+    """Return ``(node, None)``, or ``(None, edge)`` naming an edge to drop."""
+    if not nodes:
+        return None, None
+    sub = graph.subgraph(nodes)
+    parts = sorted(nx.weakly_connected_components(sub), key=min)
+    if len(parts) > 1:
+        return _combine(graph, parts, GroupNode)
+    if len(nodes) == 1:
+        return StepNode(next(iter(nodes))), None
+
+    order = list(nx.lexicographical_topological_sort(sub))
+    ancestors = {key: nx.ancestors(sub, key) for key in order}
+    for cut in range(1, len(order)):
+        before = set(order[:cut])
+        if all(before <= ancestors[key] for key in order[cut:]):
+            return _combine(graph, [before, set(order[cut:])], ChainNode)
+    return None, _edge_to_drop(sub, order)
+
+
+def _combine(graph, parts: list[set], node_type):
+    nodes = []
+    for part in parts:
+        node, stuck = _plan(graph, part)
+        if stuck is not None:
+            return None, stuck
+        # Nested chains (or groups) flatten into their parent.
+        nodes.extend(node.parts if isinstance(node, node_type) else [node])
+    return node_type(nodes), None
+
+
+def _edge_to_drop(sub: nx.DiGraph, order: list) -> tuple[str, str]:
+    """Pick an incoming edge of the last joining step, from its last upstream."""
+    position = {key: i for i, key in enumerate(order)}
+    joins = [key for key in order if sub.in_degree(key) > 1]
+    key = joins[-1]
+    upstream = max(sub.predecessors(key), key=position.__getitem__)
+    return upstream, key

@@ -1,0 +1,80 @@
+"""Create or update a flow from a JSON definition, as data."""
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from .dag import StepSpec, build_graph
+from .errors import GraphError
+from .models import Flow, Step
+
+FLOW_KEYS = {"slug", "name", "description", "is_active", "steps"}
+STEP_KEYS = {"key", "kind", "config", "depends_on", "description"}
+
+
+def load_flow(definition: dict) -> Flow:
+    """Create or replace the flow described by ``definition``.
+
+    ``definition`` is a JSON object: ``slug``, ``name``, optional
+    ``description`` and ``is_active``, and ``steps``, a list of objects
+    with ``key``, ``kind``, ``config``, ``depends_on`` (a list of keys) and
+    an optional ``description``. The whole DAG is validated before
+    anything is written; steps of the flow that the definition no longer
+    lists are deleted.
+
+    Returns:
+        The saved flow.
+
+    Raises:
+        GraphError: If the definition is malformed or its steps do not form
+            a valid DAG; the message names the step.
+    """
+    unknown = sorted(set(definition) - FLOW_KEYS)
+    if unknown or "slug" not in definition:
+        raise GraphError(
+            _("A flow definition needs a 'slug' and knows only %(keys)s.")
+            % {"keys": ", ".join(sorted(FLOW_KEYS))}
+        )
+    specs = [_spec(item) for item in definition.get("steps", [])]
+    build_graph(specs)
+    with transaction.atomic():
+        flow, _created = Flow.objects.update_or_create(
+            slug=definition["slug"],
+            defaults={
+                "name": definition.get("name", definition["slug"]),
+                "description": definition.get("description", ""),
+                "is_active": definition.get("is_active", True),
+            },
+        )
+        flow.steps.exclude(key__in=[spec.key for spec in specs]).delete()
+        steps = {}
+        for position, (spec, item) in enumerate(zip(specs, definition["steps"])):
+            steps[spec.key], _created = Step.objects.update_or_create(
+                flow=flow,
+                key=spec.key,
+                defaults={
+                    "kind": spec.kind,
+                    "config": spec.config,
+                    "description": item.get("description", ""),
+                    "position": position,
+                },
+            )
+        for spec in specs:
+            steps[spec.key].depends_on.set([steps[k] for k in spec.depends_on])
+    return flow
+
+
+def _spec(item) -> StepSpec:
+    if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+        raise GraphError(_("Every step needs a 'key': %(item)r") % {"item": item})
+    unknown = sorted(set(item) - STEP_KEYS)
+    if unknown:
+        raise GraphError(
+            _("Step %(step)r: unknown key %(key)r.") % {"step": item["key"], "key": unknown[0]},
+            step=item["key"],
+        )
+    return StepSpec(
+        key=item["key"],
+        kind=item.get("kind", ""),
+        config=item.get("config", {}),
+        depends_on=tuple(item.get("depends_on", ())),
+    )

@@ -1,0 +1,127 @@
+"""``manage.py syncflow``: load, validate, run and report on flows."""
+
+import json
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from flows.conf import settings
+from flows.dag import build_graph, flow_specs
+from flows.errors import FlowError
+from flows.loader import load_flow
+from flows.models import Flow, FlowRun, RunStatus
+from flows.report import progress_line, run_report
+from flows.scheduler import start_run
+
+
+class Command(BaseCommand):
+    help = "Load, validate, run and report on sync flows."
+
+    def add_arguments(self, parser):
+        commands = parser.add_subparsers(dest="action", required=True)
+
+        run = commands.add_parser("run", help="Start a run of a flow.")
+        run.add_argument("flow", help="The flow's slug.")
+        run.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="A run parameter; VALUE is read as JSON when it parses, "
+            "else as text. May be repeated.",
+        )
+        run.add_argument("--wait", action="store_true", help="Wait and print a report.")
+        run.add_argument(
+            "--timeout", type=float, default=None, help="Seconds to wait at most."
+        )
+
+        load = commands.add_parser("load", help="Create or update a flow from JSON.")
+        load.add_argument("path", help="A JSON file with the flow's definition.")
+
+        validate = commands.add_parser("validate", help="Check a flow's DAG and configs.")
+        validate.add_argument("flow", help="The flow's slug.")
+
+        report = commands.add_parser("report", help="Print the report of a run.")
+        report.add_argument("run", type=int, help="The run's id.")
+
+    def handle(self, *args, action, **options):
+        try:
+            return getattr(self, f"handle_{action}")(**options)
+        except FlowError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def handle_run(self, flow, param, wait, timeout, **options):
+        run = start_run(self._flow(flow), params=_params(param))
+        self.stdout.write(f"Run {run.pk} of flow {flow!r} queued.")
+        if not wait:
+            return
+        run = self._wait(run, timeout)
+        self.stdout.write(run_report(run))
+        if run.status != RunStatus.SUCCEEDED:
+            raise CommandError(f"Run {run.pk} {run.status}.", returncode=1)
+
+    def handle_load(self, path, **options):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                definition = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"Cannot read {path}: {exc}") from exc
+        flow = load_flow(definition)
+        self.stdout.write(f"Flow {flow.slug!r} saved with {flow.steps.count()} steps.")
+
+    def handle_validate(self, flow, **options):
+        graph = build_graph(flow_specs(self._flow(flow)))
+        self.stdout.write(f"Flow {flow!r} is valid: {graph.number_of_nodes()} steps.")
+
+    def handle_report(self, run, **options):
+        try:
+            found = FlowRun.objects.get(pk=run)
+        except FlowRun.DoesNotExist:
+            raise CommandError(f"There is no run {run}.") from None
+        self.stdout.write(run_report(found))
+
+    def _flow(self, slug: str) -> Flow:
+        try:
+            return Flow.objects.get(slug=slug)
+        except Flow.DoesNotExist:
+            known = ", ".join(Flow.objects.values_list("slug", flat=True)) or "none"
+            raise CommandError(f"There is no flow {slug!r} (known: {known}).") from None
+
+    def _wait(self, run: FlowRun, timeout: float | None) -> FlowRun:
+        """Poll the run until it finishes, showing progress as it changes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = ""
+        tty = self.stdout.isatty()
+        while True:
+            run.refresh_from_db()
+            if run.is_finished:
+                break
+            line = progress_line(run)
+            if line != last:
+                if tty:
+                    self.stdout.write(f"\r\033[K{line}", ending="")
+                else:
+                    self.stdout.write(line)
+                self.stdout.flush()
+                last = line
+            if deadline is not None and time.monotonic() > deadline:
+                raise CommandError(
+                    f"Run {run.pk} still {run.status} after {timeout} s.", returncode=2
+                )
+            time.sleep(settings.WAIT_POLL_SECONDS)
+        if tty and last:
+            self.stdout.write("")
+        return run
+
+
+def _params(pairs: list[str]) -> dict:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CommandError(f"--param wants NAME=VALUE, got {pair!r}.")
+        try:
+            params[name] = json.loads(value)
+        except ValueError:
+            params[name] = value
+    return params

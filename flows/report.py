@@ -1,0 +1,51 @@
+"""Plain-text reports of runs, for the command line."""
+
+from .models import FlowRun, StepStatus
+
+
+def format_duration(delta) -> str:
+    """Return ``delta`` (a timedelta or ``None``) as seconds for a person."""
+    if delta is None:
+        return "-"
+    return f"{delta.total_seconds():.1f} s"
+
+
+def progress_line(run: FlowRun) -> str:
+    """Return one line saying how far ``run`` has come."""
+    steps = list(run.step_runs.all())
+    finished = sum(s.status not in (StepStatus.PENDING, StepStatus.RUNNING) for s in steps)
+    running = [
+        f"{s.key} {s.rows_done}" + (f"/{s.rows_total}" if s.rows_total else "") + " rows"
+        for s in steps
+        if s.status == StepStatus.RUNNING
+    ]
+    line = f"[{finished}/{len(steps)} steps done]"
+    return f"{line} running: {', '.join(running)}" if running else line
+
+
+def run_report(run: FlowRun, *, errors_per_step: int = 10) -> str:
+    """Return a table of the run's steps with status, counts and duration,
+    followed by the first rejected rows of each step."""
+    lines = [
+        f"Run {run.pk} of flow {run.flow.slug!r}: {run.status} "
+        f"in {format_duration(run.duration)}",
+        "",
+        f"{'step':<22} {'status':<10} {'created':>8} {'updated':>8} "
+        f"{'unchanged':>9} {'failed':>7} {'time':>8}",
+    ]
+    step_runs = list(run.step_runs.all())
+    for s in step_runs:
+        lines.append(
+            f"{s.key:<22} {s.status:<10} {s.created:>8} {s.updated:>8} "
+            f"{s.unchanged:>9} {s.failed:>7} {format_duration(s.duration):>8}"
+        )
+    for s in step_runs:
+        if s.error:
+            lines.append(f"  {s.key}: {s.error}")
+        for e in s.row_errors.all()[:errors_per_step]:
+            where = f"row {e.row_number}" if e.row_number is not None else f"object {e.object_pk}"
+            column = f", column {e.column}" if e.column else ""
+            lines.append(f"  {s.key}: {where}{column}: {e.message}")
+        if s.failed > errors_per_step:
+            lines.append(f"  {s.key}: ... {s.failed - errors_per_step} more rejected rows")
+    return "\n".join(lines)
