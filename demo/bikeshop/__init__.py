@@ -1,0 +1,5 @@
+"""The bicycle shop demo project."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]
