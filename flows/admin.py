@@ -1,5 +1,7 @@
 """Admin pages to design flows, start runs and read their reports."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -9,19 +11,38 @@ from django.utils.translation import gettext_lazy as _, ngettext
 
 from steps.registry import kind_choices
 
-from .dag import StepSpec, build_graph
+from .dag import StepSpec, build_graph, describe_plan, flow_specs, plan_canvas
 from .errors import FlowError
 from .models import Flow, FlowRun, RowError, Step, StepRun
 from .report import format_duration
 from .scheduler import start_run
 
 
+class PrettyJSONField(forms.JSONField):
+    """A JSON form field that shows its value indented, for people."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 class StepForm(forms.ModelForm):
     kind = forms.ChoiceField(choices=kind_choices)
+    config = PrettyJSONField(
+        required=False,
+        initial=dict,
+        help_text=Step._meta.get_field("config").help_text,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 90}),
+    )
 
     class Meta:
         model = Step
         fields = ["key", "kind", "config", "depends_on", "description", "position"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2, "cols": 90}),
+            "depends_on": forms.CheckboxSelectMultiple,
+        }
 
 
 class StepFormSet(forms.BaseInlineFormSet):
@@ -37,7 +58,9 @@ class StepFormSet(forms.BaseInlineFormSet):
             if not data or data.get("DELETE"):
                 continue
             depends_on = tuple(step.key for step in data.get("depends_on") or ())
-            specs.append(StepSpec(data["key"], data["kind"], data["config"], depends_on))
+            specs.append(
+                StepSpec(data["key"], data["kind"], data["config"], depends_on)
+            )
         try:
             build_graph(specs)
         except FlowError as exc:
@@ -49,7 +72,6 @@ class StepInline(admin.StackedInline):
     form = StepForm
     formset = StepFormSet
     extra = 0
-    filter_horizontal = ["depends_on"]
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "depends_on":
@@ -65,6 +87,18 @@ class FlowAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [StepInline]
+    readonly_fields = ["canvas"]
+
+    @admin.display(description=_("how it runs"))
+    def canvas(self, flow):
+        if flow.pk is None:
+            return "-"
+        try:
+            graph = build_graph(flow_specs(flow))
+        except FlowError as exc:
+            return str(exc)
+        return format_html("<pre>{}</pre>", describe_plan(plan_canvas(graph)))
+
     actions = ["run_flows"]
 
     def get_queryset(self, request):
@@ -80,7 +114,10 @@ class FlowAdmin(admin.ModelAdmin):
         if run is None:
             return "-"
         return format_html(
-            '<a href="../flowrun/{}/change/">#{} {}</a>', run.pk, run.pk, run.get_status_display()
+            '<a href="../flowrun/{}/change/">#{} {}</a>',
+            run.pk,
+            run.pk,
+            run.get_status_display(),
         )
 
     @admin.action(description=_("Run the selected flows now"))
@@ -106,8 +143,16 @@ class StepRunInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = [
-        "key", "kind", "status", "created", "updated", "unchanged", "failed",
-        "progress", "took", "error",
+        "key",
+        "kind",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "progress",
+        "took",
+        "error",
     ]
     readonly_fields = fields
 
@@ -132,12 +177,22 @@ class FlowRunAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [StepRunInline]
     readonly_fields = [
-        "flow", "status", "trigger", "params", "error", "created_at",
-        "started_at", "finished_at", "took",
+        "flow",
+        "status",
+        "trigger",
+        "params",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "took",
     ]
     exclude = ["graph"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     @admin.display(description=_("time"))
@@ -147,7 +202,15 @@ class FlowRunAdmin(admin.ModelAdmin):
 
 @admin.register(RowError)
 class RowErrorAdmin(admin.ModelAdmin):
-    list_display = ["step_run", "row_number", "object_pk", "column", "value", "message", "code"]
+    list_display = [
+        "step_run",
+        "row_number",
+        "object_pk",
+        "column",
+        "value",
+        "message",
+        "code",
+    ]
     list_filter = ["code", "step_run__run__flow"]
     search_fields = ["message", "value"]
     list_select_related = ["step_run"]

@@ -74,7 +74,8 @@ def build_graph(specs: list[StepSpec], *, check_configs: bool = True) -> nx.DiGr
     for spec in specs:
         if spec.key in graph:
             raise GraphError(
-                _("Step %(step)r: the key is used by another step.") % {"step": spec.key},
+                _("Step %(step)r: the key is used by another step.")
+                % {"step": spec.key},
                 step=spec.key,
             )
         graph.add_node(spec.key, spec=spec)
@@ -82,8 +83,11 @@ def build_graph(specs: list[StepSpec], *, check_configs: bool = True) -> nx.DiGr
         for upstream in spec.depends_on:
             if upstream not in graph:
                 raise GraphError(
-                    _("Step %(step)r depends on %(missing)r, which is not a step of "
-                      "this flow.") % {"step": spec.key, "missing": upstream},
+                    _(
+                        "Step %(step)r depends on %(missing)r, which is not a step of "
+                        "this flow."
+                    )
+                    % {"step": spec.key, "missing": upstream},
                     step=spec.key,
                 )
             graph.add_edge(upstream, spec.key)
@@ -208,3 +212,29 @@ def _edge_to_drop(sub: nx.DiGraph, order: list) -> tuple[str, str]:
     key = joins[-1]
     upstream = max(sub.predecessors(key), key=position.__getitem__)
     return upstream, key
+
+
+def describe_plan(plan: Plan) -> str:
+    """Return the plan as indented text: ``chain(...)``, ``group(...)``.
+
+    A group followed by more work in a chain runs as a chord; the text
+    shows it as the chain it is written as.
+    """
+    if plan.root is None:
+        return "(no steps)"
+    lines: list[str] = []
+
+    def walk(node, depth: int) -> None:
+        pad = "    " * depth
+        if isinstance(node, StepNode):
+            waits = plan.waits.get(node.key)
+            note = f"  (also waits for {', '.join(waits)})" if waits else ""
+            lines.append(f"{pad}{node.key}{note}")
+            return
+        lines.append(f"{pad}{'chain' if isinstance(node, ChainNode) else 'group'}(")
+        for part in node.parts:
+            walk(part, depth + 1)
+        lines.append(f"{pad})")
+
+    walk(plan.root, 0)
+    return "\n".join(lines)

@@ -73,7 +73,9 @@ def execute_step(run_id: int, key: str, waits: list[str] = ()) -> Outcome:
         logger.error("Run %s: step %r failed: %s", run_id, key, exc)
     except Exception as exc:
         recorder.finish(
-            ctx, StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}",
+            ctx,
+            StepStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
             trace=traceback.format_exc(),
         )
         logger.exception("Run %s: step %r failed unexpectedly", run_id, key)
@@ -140,6 +142,8 @@ class Recorder:
         self.pending: list[RejectedRow] = []
         self.stored = 0
         self.last_progress = 0.0
+        self.done: int | None = None
+        self.total: int | None = None
 
     def reject(self, rejected: RejectedRow) -> None:
         """Keep ``rejected``, up to ``MAX_ROW_ERRORS`` rows per step run."""
@@ -151,11 +155,14 @@ class Recorder:
 
     def progress(self, done: int, total: int | None) -> None:
         """Save the progress if the last save is old enough."""
+        self.done, self.total = done, total
         now = time.monotonic()
         if now - self.last_progress < settings.PROGRESS_INTERVAL:
             return
         self.last_progress = now
-        StepRun.objects.filter(pk=self.step_run.pk).update(rows_done=done, rows_total=total)
+        StepRun.objects.filter(pk=self.step_run.pk).update(
+            rows_done=done, rows_total=total
+        )
 
     def finish(self, ctx, status, *, output=None, error="", trace="") -> None:
         """Save the step's final status, counts, output, state and error."""
@@ -170,11 +177,8 @@ class Recorder:
             "traceback": trace,
             **counts,
         }
-        if status == StepStatus.SUCCEEDED:
-            done = StepRun.objects.filter(pk=self.step_run.pk).values_list(
-                "rows_done", "rows_total"
-            )[0]
-            fields["rows_done"] = max(done[0], done[1] or 0)
+        if self.done is not None:
+            fields.update(rows_done=self.done, rows_total=self.total)
         StepRun.objects.filter(pk=self.step_run.pk).update(**fields)
 
     def _flush(self) -> None:

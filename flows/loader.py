@@ -47,7 +47,9 @@ def load_flow(definition: dict) -> Flow:
         )
         flow.steps.exclude(key__in=[spec.key for spec in specs]).delete()
         steps = {}
-        for position, (spec, item) in enumerate(zip(specs, definition["steps"])):
+        for position, (spec, item) in enumerate(
+            zip(specs, definition["steps"], strict=True)
+        ):
             steps[spec.key], _created = Step.objects.update_or_create(
                 flow=flow,
                 key=spec.key,
@@ -69,7 +71,8 @@ def _spec(item) -> StepSpec:
     unknown = sorted(set(item) - STEP_KEYS)
     if unknown:
         raise GraphError(
-            _("Step %(step)r: unknown key %(key)r.") % {"step": item["key"], "key": unknown[0]},
+            _("Step %(step)r: unknown key %(key)r.")
+            % {"step": item["key"], "key": unknown[0]},
             step=item["key"],
         )
     return StepSpec(

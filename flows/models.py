@@ -12,7 +12,7 @@ class Flow(models.Model):
         _("slug"),
         max_length=100,
         unique=True,
-        help_text=_("Short name used to start the flow: syncflow run <slug>."),
+        help_text=_("Short name used to start the flow: syncflow run SLUG."),
     )
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
@@ -181,7 +181,10 @@ class StepRun(models.Model):
     """One step's part in a run: status, timing, counts and output."""
 
     run = models.ForeignKey(
-        FlowRun, on_delete=models.CASCADE, related_name="step_runs", verbose_name=_("run")
+        FlowRun,
+        on_delete=models.CASCADE,
+        related_name="step_runs",
+        verbose_name=_("run"),
     )
     key = models.SlugField(_("step key"), max_length=100)
     kind = models.CharField(_("kind"), max_length=100)
@@ -240,7 +243,10 @@ class RowError(models.Model):
         _("row"), null=True, blank=True, help_text=_("Row number in the source file.")
     )
     object_pk = models.CharField(
-        _("object"), max_length=100, blank=True, help_text=_("Primary key, for objects.")
+        _("object"),
+        max_length=100,
+        blank=True,
+        help_text=_("Primary key, for objects."),
     )
     column = models.CharField(_("column"), max_length=200, blank=True)
     value = models.TextField(_("value"), blank=True)

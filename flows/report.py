@@ -13,9 +13,13 @@ def format_duration(delta) -> str:
 def progress_line(run: FlowRun) -> str:
     """Return one line saying how far ``run`` has come."""
     steps = list(run.step_runs.all())
-    finished = sum(s.status not in (StepStatus.PENDING, StepStatus.RUNNING) for s in steps)
+    finished = sum(
+        s.status not in (StepStatus.PENDING, StepStatus.RUNNING) for s in steps
+    )
     running = [
-        f"{s.key} {s.rows_done}" + (f"/{s.rows_total}" if s.rows_total else "") + " rows"
+        f"{s.key} {s.rows_done}"
+        + (f"/{s.rows_total}" if s.rows_total else "")
+        + " rows"
         for s in steps
         if s.status == StepStatus.RUNNING
     ]
@@ -43,9 +47,15 @@ def run_report(run: FlowRun, *, errors_per_step: int = 10) -> str:
         if s.error:
             lines.append(f"  {s.key}: {s.error}")
         for e in s.row_errors.all()[:errors_per_step]:
-            where = f"row {e.row_number}" if e.row_number is not None else f"object {e.object_pk}"
+            where = (
+                f"row {e.row_number}"
+                if e.row_number is not None
+                else f"object {e.object_pk}"
+            )
             column = f", column {e.column}" if e.column else ""
             lines.append(f"  {s.key}: {where}{column}: {e.message}")
         if s.failed > errors_per_step:
-            lines.append(f"  {s.key}: ... {s.failed - errors_per_step} more rejected rows")
+            lines.append(
+                f"  {s.key}: ... {s.failed - errors_per_step} more rejected rows"
+            )
     return "\n".join(lines)

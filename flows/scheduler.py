@@ -14,7 +14,9 @@ from .models import Flow, FlowRun, StepRun, Trigger
 logger = logging.getLogger(__name__)
 
 
-def start_run(flow: Flow, *, params: dict | None = None, trigger=Trigger.MANUAL) -> FlowRun:
+def start_run(
+    flow: Flow, *, params: dict | None = None, trigger=Trigger.MANUAL
+) -> FlowRun:
     """Create a run of ``flow`` and send it to the workers once committed.
 
     The flow's steps are validated and copied into the run, so editing the

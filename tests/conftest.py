@@ -32,10 +32,18 @@ def worker_process(django_db_setup, django_db_blocker):
         PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "demo")]),
     )
     command = [
-        sys.executable, "-m", "celery", "-A", "bikeshop", "worker",
-        "--concurrency=4", "--loglevel=INFO",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "bikeshop",
+        "worker",
+        "--concurrency=4",
+        "--loglevel=INFO",
         f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
-        "--without-gossip", "--without-mingle", "--hostname=syncflow-test@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname=syncflow-test@%h",
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -80,7 +88,9 @@ def scratch():
 @pytest.fixture
 def nightly_definition():
     """The demo's nightly flow definition, as loaded by the demo command."""
-    with open(ROOT / "demo" / "definitions" / "nightly.json", encoding="utf-8") as handle:
+    with open(
+        ROOT / "demo" / "definitions" / "nightly.json", encoding="utf-8"
+    ) as handle:
         return json.load(handle)
 
 
@@ -93,4 +103,6 @@ def wait_for_run(run, timeout: float = 120):
             return run
         time.sleep(0.1)
     statuses = dict(run.step_runs.values_list("key", "status"))
-    raise AssertionError(f"Run {run.pk} still {run.status} after {timeout} s: {statuses}")
+    raise AssertionError(
+        f"Run {run.pk} still {run.status} after {timeout} s: {statuses}"
+    )

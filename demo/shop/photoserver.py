@@ -29,7 +29,9 @@ def load_photos(path: Path) -> dict[str, bytes]:
             record_terminator="&|\n",
         )
         for row in reader:
-            photos[row.values[PHOTO_ID].strip()] = bytes.fromhex(row.values[LARGE_PHOTO])
+            photos[row.values[PHOTO_ID].strip()] = bytes.fromhex(
+                row.values[LARGE_PHOTO]
+            )
     return photos
 
 

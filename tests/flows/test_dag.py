@@ -91,7 +91,12 @@ def test_a_config_missing_a_required_key_is_refused_naming_step_and_key():
 
 
 def test_a_config_key_the_kind_does_not_know_is_refused():
-    config = {"model": "shop.Category", "url_field": "name", "file_field": "x", "typo": 1}
+    config = {
+        "model": "shop.Category",
+        "url_field": "name",
+        "file_field": "x",
+        "typo": 1,
+    }
     with pytest.raises(GraphError) as caught:
         build_graph([StepSpec("fetch", "download_files", config)])
     assert "unknown config key 'typo'" in str(caught.value)
@@ -138,14 +143,22 @@ def test_independent_branches_become_a_group():
 def test_a_step_after_the_fast_branch_does_not_wait_for_the_slow_one():
     # Given a slow and a fast branch, and a step depending on the fast only
     graph = build_graph(
-        [pause("a"), pause("slow", "a"), pause("fast", "a"), pause("after_fast", "fast"),
-         pause("end", "slow", "after_fast")]
+        [
+            pause("a"),
+            pause("slow", "a"),
+            pause("fast", "a"),
+            pause("after_fast", "fast"),
+            pause("end", "slow", "after_fast"),
+        ]
     )
 
     plan = plan_canvas(graph)
 
     assert shape(plan.root) == (
-        "chain", "a", ("group", ("chain", "fast", "after_fast"), "slow"), "end"
+        "chain",
+        "a",
+        ("group", ("chain", "fast", "after_fast"), "slow"),
+        "end",
     )
 
 

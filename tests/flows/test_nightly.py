@@ -64,7 +64,9 @@ def test_the_nightly_flow_imports_the_catalog_fetches_photos_and_exports(
     assert Product.objects.filter(subcategory__isnull=True).count() == 209
 
     # And each product whose linked photo is a real one has it stored
-    real_photo = {int(r[0]): r[1] for r in erp_rows("ProductProductPhoto.csv") if r[1] != "1"}
+    real_photo = {
+        int(r[0]): r[1] for r in erp_rows("ProductProductPhoto.csv") if r[1] != "1"
+    }
     assert len(real_photo) == 158
     with_photo = Product.objects.exclude(photo="")
     assert sorted(with_photo.values_list("source_id", flat=True)) == sorted(real_photo)
@@ -83,9 +85,10 @@ def test_the_nightly_flow_imports_the_catalog_fetches_photos_and_exports(
         )
     assert sum(Category.objects.values_list("product_count", flat=True)) == 504 - 209
     bikes = Category.objects.get(name="Bikes")
-    assert bikes.product_count == Product.objects.filter(
-        subcategory__category=bikes
-    ).count()
+    assert (
+        bikes.product_count
+        == Product.objects.filter(subcategory__category=bikes).count()
+    )
 
     # And the price list opens with openpyxl and has one row per product
     export = run.step_runs.get(key="price_list").output
@@ -93,10 +96,14 @@ def test_the_nightly_flow_imports_the_catalog_fetches_photos_and_exports(
     rows = list(workbook.active.iter_rows(values_only=True))
     assert rows[0][:2] == ("Product number", "Name")
     assert len(rows) == 1 + 504
-    assert {r[0] for r in rows[1:]} == set(Product.objects.values_list("number", flat=True))
+    assert {r[0] for r in rows[1:]} == set(
+        Product.objects.values_list("number", flat=True)
+    )
 
 
-def test_a_second_nightly_run_creates_nothing_new(worker, nightly_definition, photo_server):
+def test_a_second_nightly_run_creates_nothing_new(
+    worker, nightly_definition, photo_server
+):
     # Given a first run
     nightly = load_flow(nightly_definition)
     params = {"photo_base_url": photo_server.base_url}

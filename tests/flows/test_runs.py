@@ -43,7 +43,9 @@ def test_a_step_after_the_fast_branch_finishes_before_the_slow_branch(worker):
     steps = step_runs(run)
     assert run.status == RunStatus.SUCCEEDED
     assert steps["after_fast"].finished_at < steps["slow"].finished_at
-    assert (steps["slow"].finished_at - steps["after_fast"].finished_at).total_seconds() > 2
+    assert (
+        steps["slow"].finished_at - steps["after_fast"].finished_at
+    ).total_seconds() > 2
     assert steps["end"].started_at >= steps["slow"].finished_at
     assert steps["end"].started_at >= steps["after_fast"].finished_at
 
@@ -131,7 +133,11 @@ def test_a_broken_input_file_fails_its_step_naming_file_and_row_and_keeps_earlie
     broken = load_flow(
         {
             "slug": "broken",
-            "steps": [categories, subcategories, step("later", depends_on=["subcategories"])],
+            "steps": [
+                categories,
+                subcategories,
+                step("later", depends_on=["subcategories"]),
+            ],
         }
     )
 

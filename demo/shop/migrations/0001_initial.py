@@ -5,94 +5,236 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_id', models.PositiveIntegerField(unique=True, verbose_name='ERP id')),
-                ('name', models.CharField(max_length=50, unique=True)),
-                ('guid', models.UUIDField(unique=True, verbose_name='row GUID')),
-                ('modified_at', models.DateTimeField(verbose_name='modified in the ERP')),
-                ('product_count', models.PositiveIntegerField(default=0, editable=False)),
-                ('average_list_price', models.DecimalField(blank=True, decimal_places=2, editable=False, max_digits=12, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "source_id",
+                    models.PositiveIntegerField(unique=True, verbose_name="ERP id"),
+                ),
+                ("name", models.CharField(max_length=50, unique=True)),
+                ("guid", models.UUIDField(unique=True, verbose_name="row GUID")),
+                (
+                    "modified_at",
+                    models.DateTimeField(verbose_name="modified in the ERP"),
+                ),
+                (
+                    "product_count",
+                    models.PositiveIntegerField(default=0, editable=False),
+                ),
+                (
+                    "average_list_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        editable=False,
+                        max_digits=12,
+                        null=True,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'categories',
-                'ordering': ['name'],
+                "verbose_name_plural": "categories",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Vendor',
+            name="Vendor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_id', models.PositiveIntegerField(unique=True, verbose_name='ERP id')),
-                ('account_number', models.CharField(max_length=15, unique=True)),
-                ('name', models.CharField(max_length=50)),
-                ('credit_rating', models.PositiveSmallIntegerField(choices=[(1, 'Superior'), (2, 'Excellent'), (3, 'Above Average'), (4, 'Average'), (5, 'Below Average')])),
-                ('preferred', models.BooleanField()),
-                ('active', models.BooleanField()),
-                ('web_service_url', models.URLField(blank=True)),
-                ('modified_at', models.DateTimeField(verbose_name='modified in the ERP')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "source_id",
+                    models.PositiveIntegerField(unique=True, verbose_name="ERP id"),
+                ),
+                ("account_number", models.CharField(max_length=15, unique=True)),
+                ("name", models.CharField(max_length=50)),
+                (
+                    "credit_rating",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "Superior"),
+                            (2, "Excellent"),
+                            (3, "Above Average"),
+                            (4, "Average"),
+                            (5, "Below Average"),
+                        ]
+                    ),
+                ),
+                ("preferred", models.BooleanField()),
+                ("active", models.BooleanField()),
+                ("web_service_url", models.URLField(blank=True)),
+                (
+                    "modified_at",
+                    models.DateTimeField(verbose_name="modified in the ERP"),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Subcategory',
+            name="Subcategory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_id', models.PositiveIntegerField(unique=True, verbose_name='ERP id')),
-                ('name', models.CharField(max_length=50, unique=True)),
-                ('guid', models.UUIDField(unique=True, verbose_name='row GUID')),
-                ('modified_at', models.DateTimeField(verbose_name='modified in the ERP')),
-                ('product_count', models.PositiveIntegerField(default=0, editable=False)),
-                ('average_list_price', models.DecimalField(blank=True, decimal_places=2, editable=False, max_digits=12, null=True)),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='subcategories', to='shop.category')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "source_id",
+                    models.PositiveIntegerField(unique=True, verbose_name="ERP id"),
+                ),
+                ("name", models.CharField(max_length=50, unique=True)),
+                ("guid", models.UUIDField(unique=True, verbose_name="row GUID")),
+                (
+                    "modified_at",
+                    models.DateTimeField(verbose_name="modified in the ERP"),
+                ),
+                (
+                    "product_count",
+                    models.PositiveIntegerField(default=0, editable=False),
+                ),
+                (
+                    "average_list_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        editable=False,
+                        max_digits=12,
+                        null=True,
+                    ),
+                ),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subcategories",
+                        to="shop.category",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'subcategories',
-                'ordering': ['name'],
+                "verbose_name_plural": "subcategories",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_id', models.PositiveIntegerField(unique=True, verbose_name='ERP id')),
-                ('name', models.CharField(max_length=50, unique=True)),
-                ('number', models.CharField(max_length=25, unique=True, verbose_name='product number')),
-                ('make_flag', models.BooleanField(verbose_name='made in house')),
-                ('finished_goods', models.BooleanField(verbose_name='salable')),
-                ('color', models.CharField(blank=True, max_length=15)),
-                ('safety_stock_level', models.PositiveIntegerField()),
-                ('reorder_point', models.PositiveIntegerField()),
-                ('standard_cost', models.DecimalField(decimal_places=4, max_digits=12)),
-                ('list_price', models.DecimalField(decimal_places=4, max_digits=12)),
-                ('size', models.CharField(blank=True, max_length=5)),
-                ('weight', models.DecimalField(blank=True, decimal_places=2, max_digits=8, null=True)),
-                ('days_to_manufacture', models.PositiveIntegerField()),
-                ('product_line', models.CharField(blank=True, choices=[('R', 'Road'), ('M', 'Mountain'), ('T', 'Touring'), ('S', 'Standard')], max_length=2)),
-                ('product_class', models.CharField(blank=True, choices=[('H', 'High'), ('M', 'Medium'), ('L', 'Low')], max_length=2, verbose_name='class')),
-                ('style', models.CharField(blank=True, choices=[('W', "Women's"), ('M', "Men's"), ('U', 'Universal')], max_length=2)),
-                ('sell_start', models.DateTimeField()),
-                ('sell_end', models.DateTimeField(blank=True, null=True)),
-                ('discontinued', models.DateTimeField(blank=True, null=True)),
-                ('guid', models.UUIDField(unique=True, verbose_name='row GUID')),
-                ('modified_at', models.DateTimeField(verbose_name='modified in the ERP')),
-                ('photo_url', models.URLField(blank=True, max_length=300)),
-                ('photo', models.ImageField(blank=True, upload_to='products/photos/')),
-                ('subcategory', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='products', to='shop.subcategory')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "source_id",
+                    models.PositiveIntegerField(unique=True, verbose_name="ERP id"),
+                ),
+                ("name", models.CharField(max_length=50, unique=True)),
+                (
+                    "number",
+                    models.CharField(
+                        max_length=25, unique=True, verbose_name="product number"
+                    ),
+                ),
+                ("make_flag", models.BooleanField(verbose_name="made in house")),
+                ("finished_goods", models.BooleanField(verbose_name="salable")),
+                ("color", models.CharField(blank=True, max_length=15)),
+                ("safety_stock_level", models.PositiveIntegerField()),
+                ("reorder_point", models.PositiveIntegerField()),
+                ("standard_cost", models.DecimalField(decimal_places=4, max_digits=12)),
+                ("list_price", models.DecimalField(decimal_places=4, max_digits=12)),
+                ("size", models.CharField(blank=True, max_length=5)),
+                (
+                    "weight",
+                    models.DecimalField(
+                        blank=True, decimal_places=2, max_digits=8, null=True
+                    ),
+                ),
+                ("days_to_manufacture", models.PositiveIntegerField()),
+                (
+                    "product_line",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("R", "Road"),
+                            ("M", "Mountain"),
+                            ("T", "Touring"),
+                            ("S", "Standard"),
+                        ],
+                        max_length=2,
+                    ),
+                ),
+                (
+                    "product_class",
+                    models.CharField(
+                        blank=True,
+                        choices=[("H", "High"), ("M", "Medium"), ("L", "Low")],
+                        max_length=2,
+                        verbose_name="class",
+                    ),
+                ),
+                (
+                    "style",
+                    models.CharField(
+                        blank=True,
+                        choices=[("W", "Women's"), ("M", "Men's"), ("U", "Universal")],
+                        max_length=2,
+                    ),
+                ),
+                ("sell_start", models.DateTimeField()),
+                ("sell_end", models.DateTimeField(blank=True, null=True)),
+                ("discontinued", models.DateTimeField(blank=True, null=True)),
+                ("guid", models.UUIDField(unique=True, verbose_name="row GUID")),
+                (
+                    "modified_at",
+                    models.DateTimeField(verbose_name="modified in the ERP"),
+                ),
+                ("photo_url", models.URLField(blank=True, max_length=300)),
+                ("photo", models.ImageField(blank=True, upload_to="products/photos/")),
+                (
+                    "subcategory",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="products",
+                        to="shop.subcategory",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
     ]

@@ -38,7 +38,9 @@ class Command(BaseCommand):
         load = commands.add_parser("load", help="Create or update a flow from JSON.")
         load.add_argument("path", help="A JSON file with the flow's definition.")
 
-        validate = commands.add_parser("validate", help="Check a flow's DAG and configs.")
+        validate = commands.add_parser(
+            "validate", help="Check a flow's DAG and configs."
+        )
         validate.add_argument("flow", help="The flow's slug.")
 
         report = commands.add_parser("report", help="Print the report of a run.")

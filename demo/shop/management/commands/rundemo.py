@@ -42,13 +42,17 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=600)
 
     def handle(self, *args, no_worker, concurrency, photo_port, timeout, **options):
-        with open(DEMO_DIR / "definitions" / "nightly.json", encoding="utf-8") as handle:
+        with open(
+            DEMO_DIR / "definitions" / "nightly.json", encoding="utf-8"
+        ) as handle:
             flow = load_flow(json.load(handle))
         self.stdout.write(f"Flow {flow.slug!r} loaded with {flow.steps.count()} steps.")
 
         erp = Path(storages["erp"].location)
         server = start_photo_server(erp / "ProductPhoto.csv", photo_port)
-        self.stdout.write(f"Serving {len(server.photos)} product photos at {server.base_url}")
+        self.stdout.write(
+            f"Serving {len(server.photos)} product photos at {server.base_url}"
+        )
         worker = None if no_worker else self._start_worker(concurrency)
         try:
             call_command(
@@ -69,10 +73,17 @@ class Command(BaseCommand):
     def _start_worker(self, concurrency: int) -> subprocess.Popen:
         log = Path(settings.VAR_DIR) / "worker.log"
         command = [
-            sys.executable, "-m", "celery", "-A", "bikeshop", "worker",
-            f"--concurrency={concurrency}", "--loglevel=INFO",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bikeshop",
+            "worker",
+            f"--concurrency={concurrency}",
+            "--loglevel=INFO",
             f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
-            "--without-gossip", "--without-mingle",
+            "--without-gossip",
+            "--without-mingle",
         ]
         self.stdout.write(f"Starting a Celery worker (log: {log})")
         with open(log, "ab") as handle:
@@ -90,7 +101,9 @@ class Command(BaseCommand):
 
     def _summary(self, run: FlowRun) -> None:
         without = Product.objects.filter(subcategory__isnull=True).count()
-        with_photo = Product.objects.exclude(Q(photo="") | Q(photo__isnull=True)).count()
+        with_photo = Product.objects.exclude(
+            Q(photo="") | Q(photo__isnull=True)
+        ).count()
         out = self.stdout.write
         out("")
         out("The shop now holds:")
