@@ -1,0 +1,331 @@
+"""Delimited text: CSV, TSV, and dumps with multi-character separators.
+
+Values are read as text exactly as in the file (an empty field is ``""``);
+turning text into dates or numbers is the caller's job, with the help of
+:mod:`formats.values`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime
+import io
+from collections.abc import Iterator
+from decimal import Decimal
+from itertools import chain
+from typing import IO, Any
+
+from formats.base import TableReader
+from formats.decoding import CHUNK_SIZE, TextSource
+from formats.delimited import join_record, sniff_delimiter, split_records
+from formats.errors import EncodingError, FormatError, LimitError, ParseError
+from formats.errors import gettext as _
+from formats.writers import Writer, escape_formula
+
+__all__ = ["CsvReader", "CsvWriter", "render_text"]
+
+_LINE_ENDS = (None, "\n", "\r\n", "\r")
+_SAMPLE_LINES = 20
+
+
+def _check_text_option(option: str, value: object, *, single: bool = False) -> None:
+    if value is None or (
+        isinstance(value, str) and value and not (single and len(value) > 1)
+    ):
+        return
+    if single:
+        message = _(
+            "The option %(option)s must be one character or None, not %(value)r."
+        )
+    else:
+        message = _(
+            "The option %(option)s must be non-empty text or None, not %(value)r."
+        )
+    raise FormatError(message % {"option": option, "value": value})
+
+
+def _raising(error: Exception) -> Iterator[str]:
+    yield from ()
+    raise error
+
+
+class CsvReader(TableReader):
+    """Read delimited text as it streams, one record at a time.
+
+    Args:
+        fileobj: A binary file object open for reading.
+        encoding: Codec name such as ``"cp1252"``; ``None`` detects UTF-8
+            with or without a byte order mark, UTF-16 and UTF-32 with one,
+            and falls back to cp1252.
+        delimiter: Field separator, of one or more characters; ``None``
+            sniffs TAB, ``;``, ``|`` or ``,`` from the first 20 lines.
+        record_terminator: Record terminator such as ``"&|\\n"``; ``None``
+            ends records at LF, CRLF or CR. Needed for multi-character
+            dialects whose fields hold line feeds.
+        quotechar: Quote character; ``None`` when quotes are plain text.
+        sheet: Ignored; delimited text has no sheets.
+        **options: The options of :class:`formats.base.TableReader`.
+
+    Attributes:
+        encoding: The encoding used, once reading has started.
+        delimiter: The delimiter used, once reading has started.
+
+    Row numbers are physical lines: a record whose quoted field holds a
+    line feed counts two lines, and the next record's number says so.
+
+    Limitation: with one-character delimiters and no record terminator,
+    Python's :mod:`csv` reads the fields, so one field may not pass 131,072
+    characters (a :class:`LimitError` names the row); multi-character
+    dialects allow 64 MiB per record.
+    """
+
+    format_name = "csv"
+    fixed_width = True
+
+    def __init__(
+        self,
+        fileobj: IO[bytes],
+        *,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        record_terminator: str | None = None,
+        quotechar: str | None = '"',
+        sheet: object = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(fileobj, **options)
+        _check_text_option("delimiter", delimiter)
+        _check_text_option("record_terminator", record_terminator)
+        _check_text_option("quotechar", quotechar, single=True)
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.record_terminator = record_terminator
+        self.quotechar = quotechar
+
+    def read_cells(self) -> Iterator[tuple[int, list]]:
+        """Yield ``(line number, fields)`` for each record.
+
+        Returns:
+            An iterator of records.
+
+        Raises:
+            EncodingError: On the line that holds undecodable bytes.
+            ParseError: If the quoting is malformed.
+            LimitError: If a field, line or record is too long.
+        """
+        source = TextSource(self.fileobj, encoding=self.encoding, name=self.name)
+        self.encoding = source.encoding
+        lines: Iterator[str] = source.lines()
+        if self.delimiter is None:
+            lines = self._sniff(lines)
+        terminator = self.record_terminator
+        if len(self.delimiter) == 1 and terminator in _LINE_ENDS:
+            return self._read_with_csv(lines)
+        return self._read_with_splitter(lines, terminator or "\n")
+
+    def _sniff(self, lines: Iterator[str]) -> Iterator[str]:
+        sample: list[str] = []
+        size = 0
+        try:
+            while len(sample) < _SAMPLE_LINES and size < CHUNK_SIZE:
+                line = next(lines, None)
+                if line is None:
+                    break
+                sample.append(line)
+                size += len(line)
+        except FormatError as error:
+            # The rows before a bad line are still read; the error waits.
+            lines = _raising(error)
+        self.delimiter = sniff_delimiter(sample, self.quotechar)
+        return chain(sample, lines)
+
+    def _read_with_csv(self, lines: Iterator[str]) -> Iterator[tuple[int, list]]:
+        if self.quotechar is None:
+            dialect = {"quoting": csv.QUOTE_NONE}
+        else:
+            dialect = {"quotechar": self.quotechar, "doublequote": True}
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=True, **dialect)
+        previous = 0
+        try:
+            for fields in reader:
+                yield previous + 1, fields
+                previous = reader.line_num
+        except csv.Error as error:
+            raise self._csv_error(error, previous + 1) from error
+
+    def _csv_error(self, error: csv.Error, row: int) -> FormatError:
+        text = str(error)
+        if "field larger than field limit" in text:
+            message = _(
+                "A field is longer than %(limit)d characters; a quote may be left open."
+            )
+            return self.error(
+                LimitError, message % {"limit": csv.field_size_limit()}, row=row
+            )
+        if "unexpected end of data" in text:
+            message = _("A quoted field starts here and is never closed.")
+        else:
+            message = _("The quoting is malformed: %(detail)s.") % {"detail": text}
+        return self.error(ParseError, message, row=row)
+
+    def _read_with_splitter(
+        self, lines: Iterator[str], terminator: str
+    ) -> Iterator[tuple[int, list]]:
+        records = split_records(
+            lines,
+            delimiter=self.delimiter,
+            terminator=terminator,
+            quotechar=self.quotechar,
+        )
+        try:
+            yield from records
+        except (ParseError, LimitError) as error:
+            raise error.at(file=self.name) from None
+
+
+def render_text(value: object) -> str:
+    """Write a value as text the way the CSV writer stores it.
+
+    Args:
+        value: Any value.
+
+    Returns:
+        ``""`` for ``None``; ``"true"``/``"false"`` for booleans; ISO 8601
+        for dates and times (a space between date and time); a
+        :class:`~decimal.Decimal` in fixed-point notation; ``str()`` of
+        anything else.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+class CsvWriter(Writer):
+    """Write delimited text, row by row.
+
+    Args:
+        fileobj: A binary file object open for writing.
+        columns: Column names, in order.
+        header: Write the column names as the first row.
+        encoding: Codec name; ``"utf-8-sig"`` adds the byte order mark
+            that Excel needs to see UTF-8.
+        delimiter: Field separator, one or more characters.
+        record_terminator: Record terminator.
+        quotechar: Quote character for fields that hold a separator, a
+            line break or the quote itself; ``None`` never quotes (and
+            such a field then raises :class:`ParseError`).
+        sheet: Ignored; delimited text has no sheets.
+        **options: ``name`` and ``escape_formulas`` of
+            :class:`formats.base.Writer`.
+
+    Values are written with :func:`render_text`.
+
+    Raises:
+        EncodingError: If the encoding is unknown, or a cell holds a
+            character it cannot encode (naming the row and column).
+    """
+
+    format_name = "csv"
+
+    def __init__(
+        self,
+        fileobj: IO[bytes],
+        *,
+        columns: list[str],
+        header: bool = True,
+        encoding: str = "utf-8",
+        delimiter: str = ",",
+        record_terminator: str = "\r\n",
+        quotechar: str | None = '"',
+        sheet: object = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(fileobj, columns=columns, **options)
+        _check_text_option("delimiter", delimiter)
+        _check_text_option("record_terminator", record_terminator)
+        _check_text_option("quotechar", quotechar, single=True)
+        try:
+            self._encoder = codecs.getincrementalencoder(encoding)()
+        except LookupError as error:
+            message = _("%(encoding)r is not an encoding that can be written.")
+            raise EncodingError(
+                message % {"encoding": encoding}, file=self.name
+            ) from error
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.record_terminator = record_terminator
+        self.quotechar = quotechar
+        if header:
+            self.first_data_row = 2
+            names = list(self.columns)
+            if self.escape_formulas:
+                names = [escape_formula(name) for name in names]
+            self.write_cells(names, 1)
+
+    def write_cells(self, cells: list, number: int) -> None:
+        """Encode one record and write it to the file.
+
+        Args:
+            cells: Values in column order.
+            number: The record's line in the output, for messages.
+        """
+        texts = [render_text(value) for value in cells]
+        try:
+            record = self._join(texts)
+        except (csv.Error, ParseError) as error:
+            message = _("A field cannot be written: %(detail)s") % {"detail": error}
+            raise ParseError(message, file=self.name, row=number) from error
+        try:
+            data = self._encoder.encode(record)
+        except UnicodeEncodeError as error:
+            raise self._encoding_error(texts, number) from error
+        self.fileobj.write(data)
+
+    def finish(self) -> None:
+        """Flush the encoder (a stateful codec may hold bytes back)."""
+        self.fileobj.write(self._encoder.encode("", final=True))
+        self.fileobj.flush()
+
+    def _join(self, texts: list[str]) -> str:
+        terminator = self.record_terminator
+        if len(self.delimiter) > 1 or terminator not in _LINE_ENDS:
+            return join_record(texts, self.delimiter, terminator, self.quotechar)
+        buffer = io.StringIO()
+        if self.quotechar is None:
+            dialect = {"quoting": csv.QUOTE_NONE, "escapechar": None}
+        else:
+            dialect = {"quotechar": self.quotechar}
+        writer = csv.writer(
+            buffer, delimiter=self.delimiter, lineterminator=terminator, **dialect
+        )
+        writer.writerow(texts)
+        return buffer.getvalue()
+
+    def _encoding_error(self, texts: list[str], number: int) -> EncodingError:
+        for column, text in zip(self.columns, texts):
+            try:
+                text.encode(self.encoding)
+            except UnicodeEncodeError as error:
+                bad = text[error.start : error.end]
+                message = _(
+                    "The text %(text)r holds %(bad)r, which %(encoding)s cannot store."
+                )
+                filled = message % {
+                    "text": text[:40],
+                    "bad": bad,
+                    "encoding": self.encoding,
+                }
+                return EncodingError(filled, file=self.name, row=number, column=column)
+        message = _("The row cannot be written in %(encoding)s.")
+        return EncodingError(
+            message % {"encoding": self.encoding}, file=self.name, row=number
+        )

@@ -1,0 +1,215 @@
+"""Decode the bytes of a text file into numbered lines while reading it.
+
+The file is read in chunks of 64 KiB and never held whole. Bytes that the
+encoding cannot decode do not stop the decoding: they are marked, and the
+error is raised only when the line that holds them is reached, so the rows
+before it are read first and the error names the right line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from collections.abc import Iterator
+from typing import IO
+
+from formats.errors import EncodingError, LimitError, ParseError
+from formats.errors import gettext as _
+
+__all__ = ["CHUNK_SIZE", "MAX_LINE_CHARS", "TextSource", "detect_encoding"]
+
+CHUNK_SIZE = 64 * 1024
+MAX_LINE_CHARS = 32 * 1024 * 1024
+_HANDLER = "syncflow.formats.mark"
+# Decoders never produce lone low surrogates from valid input, so they can
+# stand for the undecodable bytes (U+DC00 + byte) until the line is reached.
+_MARKS = re.compile("[\udc00-\udcff]+")
+
+
+def _mark_bad_bytes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return "".join(chr(0xDC00 + byte) for byte in bad), error.end
+
+
+codecs.register_error(_HANDLER, _mark_bad_bytes)
+
+
+def detect_encoding(sample: bytes, *, complete: bool) -> str:
+    """Guess the encoding of a text file from its first bytes.
+
+    Args:
+        sample: The first bytes of the file (up to 64 KiB).
+        complete: ``True`` when the sample is the whole file.
+
+    Returns:
+        ``"utf-32"``, ``"utf-8-sig"`` or ``"utf-16"`` from a byte order
+        mark; ``"utf-16-le"`` or ``"utf-16-be"`` when every other byte is
+        zero; ``"utf-8"`` when the sample decodes as UTF-8; else
+        ``"cp1252"`` (Windows Western European).
+
+    Limitation: only the sample is checked; a UTF-8 file with a stray
+    Windows byte after the first 64 KiB raises :class:`EncodingError` on
+    that line instead of being read as cp1252.
+    """
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    head = sample[:4096]
+    even, odd = head[0::2], head[1::2]
+    if len(head) >= 4:
+        if odd.count(0) > len(odd) * 0.3 and even.count(0) < len(even) * 0.05:
+            return "utf-16-le"
+        if even.count(0) > len(even) * 0.3 and odd.count(0) < len(odd) * 0.05:
+            return "utf-16-be"
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as error:
+        cut_short = error.reason == "unexpected end of data"
+        if complete or not cut_short or error.start < len(sample) - 3:
+            return "cp1252"
+    return "utf-8"
+
+
+def _read_full(fileobj: IO[bytes], size: int) -> bytes:
+    # A pipe or socket may return fewer bytes than asked before its end.
+    parts, total = [], 0
+    while total < size:
+        part = fileobj.read(size - total)
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
+
+
+class TextSource:
+    """The decoded text of a binary file, as numbered lines or as chunks.
+
+    Args:
+        fileobj: A binary file object open for reading.
+        encoding: Codec name; ``None`` detects it with
+            :func:`detect_encoding`.
+        name: File name used in messages.
+        max_line_chars: Longest line allowed, in characters.
+
+    Raises:
+        EncodingError: If the encoding name is unknown.
+
+    Attributes:
+        encoding: The codec used, given or detected.
+        line_number: Number of lines handed out so far.
+    """
+
+    def __init__(
+        self,
+        fileobj: IO[bytes],
+        *,
+        encoding: str | None = None,
+        name: str | None = None,
+        max_line_chars: int = MAX_LINE_CHARS,
+    ) -> None:
+        self.fileobj = fileobj
+        self.name = name
+        self.max_line_chars = max_line_chars
+        self._first = _read_full(fileobj, CHUNK_SIZE)
+        complete = len(self._first) < CHUNK_SIZE
+        self.encoding = encoding or detect_encoding(self._first, complete=complete)
+        try:
+            factory = codecs.getincrementaldecoder(self.encoding)
+        except LookupError as error:
+            message = _("%(encoding)r is not an encoding that can be read.")
+            raise EncodingError(
+                message % {"encoding": self.encoding}, file=name
+            ) from error
+        self._decoder = factory(errors=_HANDLER)
+        self.line_number = 0
+
+    def chunks(self) -> Iterator[str]:
+        """Yield the text in pieces of about 64 KiB.
+
+        Returns:
+            An iterator of decoded text.
+
+        Raises:
+            EncodingError: When a piece holds undecodable bytes; the error
+                has no row, the caller adds it with ``error.at(row=...)``.
+        """
+        chunk = self._first
+        while True:
+            final = not chunk
+            text = self._decoder.decode(chunk, final)
+            found = _MARKS.search(text)
+            if found:
+                raise self._bad_bytes(found.group(), row=None)
+            if text:
+                yield text
+            if final:
+                return
+            chunk = self.fileobj.read(CHUNK_SIZE)
+
+    def lines(self) -> Iterator[str]:
+        """Yield lines with their line ends (LF, CRLF or CR) kept.
+
+        Returns:
+            An iterator of lines; :attr:`line_number` is the number of the
+            line just yielded.
+
+        Raises:
+            EncodingError: When the next line holds undecodable bytes.
+            ParseError: When the next line holds a NUL character, which
+                no text file has (it is binary, or in another encoding).
+            LimitError: When a line is longer than ``max_line_chars``.
+        """
+        chunk, pending = self._first, ""
+        while True:
+            final = not chunk
+            text = pending + self._decoder.decode(chunk, final)
+            held = ""
+            if not final and text.endswith("\r"):
+                # The LF of a CRLF may be in the next chunk.
+                text, held = text[:-1], "\r"
+            lines = io.StringIO(text, newline="").readlines()
+            pending = ""
+            if not final and lines and not lines[-1].endswith(("\n", "\r")):
+                pending = lines.pop()
+            pending += held
+            marked = _MARKS.search(text) is not None
+            binary = "\x00" in text
+            for line in lines:
+                self.line_number += 1
+                found = _MARKS.search(line) if marked else None
+                if found:
+                    raise self._bad_bytes(found.group(), row=self.line_number)
+                if binary and "\x00" in line:
+                    raise self._binary(row=self.line_number)
+                yield line
+            if len(pending) > self.max_line_chars:
+                message = _("A line is longer than %(limit)d characters.")
+                limit = {"limit": self.max_line_chars}
+                raise LimitError(
+                    message % limit, file=self.name, row=self.line_number + 1
+                )
+            if final:
+                return
+            chunk = self.fileobj.read(CHUNK_SIZE)
+
+    def _binary(self, row: int) -> ParseError:
+        message = _(
+            "The line holds a NUL character; this is not a text file in "
+            "the encoding %(encoding)s."
+        )
+        encoding = codecs.lookup(self.encoding).name.upper()
+        return ParseError(message % {"encoding": encoding}, file=self.name, row=row)
+
+    def _bad_bytes(self, marks: str, row: int | None) -> EncodingError:
+        shown = " ".join(f"0x{ord(mark) - 0xDC00:02x}" for mark in marks[:8])
+        encoding = codecs.lookup(self.encoding).name.upper()
+        message = _("The bytes %(bytes)s cannot be read as %(encoding)s.")
+        filled = message % {"bytes": shown, "encoding": encoding}
+        return EncodingError(filled, file=self.name, row=row)

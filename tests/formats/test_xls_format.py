@@ -1,0 +1,120 @@
+"""Tests of formats.xls_format on the sample XLS workbooks."""
+
+from __future__ import annotations
+
+import datetime
+import io
+
+import pytest
+
+from formats.errors import CellError, FormatError, LimitError, ParseError
+from formats.xls_format import XlsReader, XlsWriter
+
+
+@pytest.mark.parametrize("name", ["dates.xls", "dates1904.xls"])
+def test_dates_follow_the_workbooks_date_system(sample, name):
+    # Given XLS workbooks in the 1900 and the 1904 date systems
+    # When they are read
+    rows = list(XlsReader(sample(name), name=name))
+
+    # Then both give the same dates, dates stay dates
+    assert rows[0].values == {
+        "sku": "A1",
+        "quantity": 5,
+        "price": 2.5,
+        "active": True,
+        "added": datetime.date(2024, 1, 31),
+        "at": datetime.datetime(2024, 1, 31, 10, 30),
+    }
+    assert rows[1].values["at"] == datetime.datetime(2000, 1, 1)
+    assert type(rows[1].values["quantity"]) is int
+
+
+def test_a_merged_cell_gives_its_value_to_its_top_left_cell_only(sample):
+    # Given A5:A6 merged with the value "merged"
+    # When the sheet is read keeping blank rows
+    rows = list(XlsReader(sample("dates.xls"), skip_blank=False))
+
+    # Then row 6 reads as empty
+    assert [(row.number, row.values["sku"]) for row in rows[-2:]] == [
+        (5, "merged"),
+        (6, None),
+    ]
+
+
+def test_a_missing_sheet_is_reported_with_the_sheets_there_are(sample):
+    # Given a workbook with one sheet "Products"
+    # When another is asked for
+    with pytest.raises(FormatError, match="'Products'"):
+        list(XlsReader(sample("dates.xls"), sheet=3))
+
+
+def test_a_file_that_is_not_xls_is_a_parse_error(sample):
+    # Given an XLSX file
+    # When it is read as XLS
+    with pytest.raises(ParseError) as caught:
+        list(XlsReader(sample("types.xlsx"), name="types.xls"))
+
+    # Then the error names the file
+    assert caught.value.file == "types.xls"
+
+
+def test_a_file_larger_than_max_bytes_is_refused(sample):
+    # Given a small limit
+    # When the workbook is read
+    # Then a limit error says so
+    with pytest.raises(LimitError):
+        list(XlsReader(sample("dates.xls"), max_bytes=1000))
+
+
+def test_time_only_values_are_read_as_times():
+    # Given a time written alone
+    output = io.BytesIO()
+    with XlsWriter(output, columns=["at"]) as writer:
+        writer.write_row([datetime.time(10, 30)])
+
+    # When it is read back
+    output.seek(0)
+    rows = list(XlsReader(output))
+
+    # Then it is a time
+    assert rows[0].values == {"at": datetime.time(10, 30)}
+
+
+def test_writing_past_65536_rows_raises_a_clear_limit_error():
+    # Given a writer whose header uses row 1
+    writer = XlsWriter(io.BytesIO(), name="big.xls", columns=["n"])
+    for number in range(65535):
+        writer.write_row([number])
+
+    # When row 65,537 is written
+    with pytest.raises(LimitError) as caught:
+        writer.write_row([0])
+
+    # Then the error names the row and suggests XLSX
+    assert caught.value.row == 65537
+    assert "write XLSX instead" in str(caught.value)
+
+
+def test_more_than_256_columns_are_refused():
+    # Given 300 columns
+    # When an XLS writer is made
+    # Then a limit error says so
+    with pytest.raises(LimitError):
+        XlsWriter(io.BytesIO(), columns=[f"c{n}" for n in range(300)])
+
+
+def test_the_writer_names_the_cell_of_a_value_it_cannot_store():
+    # Given a dict value
+    writer = XlsWriter(io.BytesIO(), name="out.xls", columns=["a"], sheet="Data")
+
+    # When it is written
+    with pytest.raises(CellError) as caught:
+        writer.write_row([{"x": 1}])
+
+    # Then the error names the place
+    assert (caught.value.sheet, caught.value.row, caught.value.column) == (
+        "Data",
+        2,
+        "a",
+    )
