@@ -1,5 +1,6 @@
 """The ``export_rows`` step kind: a queryset out to a file."""
 
+import datetime
 import tempfile
 from typing import Any
 
@@ -69,7 +70,8 @@ class ExportRows(StepKind):
     so memory does not grow with the table. The file is written to a
     temporary file first and saved to the storage when complete, so a
     failed export never leaves half a file behind; an existing file of the
-    same name is replaced.
+    same name is replaced. Date-times are written in the current time zone,
+    without the zone, which XLSX cannot store.
     """
 
     name = "export_rows"
@@ -97,7 +99,7 @@ class ExportRows(StepKind):
                     escape_formulas=config["escape_formulas"],
                 ) as writer:
                     for values in rows.iterator(chunk_size=2000):
-                        writer.write_row(list(values))
+                        writer.write_row([_local(value) for value in values])
                         count += 1
                         if count % 1000 == 0:
                             ctx.progress(count, total)
@@ -122,3 +124,10 @@ class ExportRows(StepKind):
             return storages[self.config["storage"]].path(name)
         except NotImplementedError:
             return None
+
+
+def _local(value: Any) -> Any:
+    """Return an aware datetime as naive local time, any other value as is."""
+    if isinstance(value, datetime.datetime) and timezone.is_aware(value):
+        return timezone.make_naive(value)
+    return value

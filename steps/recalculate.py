@@ -89,7 +89,11 @@ class Recalculate(StepKind):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         model = self.config["model"]
-        objects = model._default_manager.filter(**self.config["filter"])
+        # The filter only picks the objects: applied to the aggregating query
+        # itself, a filter through a multi-valued relation would also limit
+        # the rows aggregated, and list an object once per matching row.
+        chosen = model._default_manager.filter(**self.config["filter"]).values("pk")
+        objects = model._default_manager.filter(pk__in=chosen)
         new_values: dict[Any, dict[str, Any]] = {}
         for field, expression in self.config["targets"]:
             pairs = objects.annotate(_value=expression).values_list("pk", "_value")

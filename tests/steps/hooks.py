@@ -1,0 +1,30 @@
+"""Row hooks that the import tests name in their configs by dotted path."""
+
+from steps.errors import RowRejected
+
+
+def running_total(values, info):
+    """Keep a running total of ``weight`` in ``running_total``.
+
+    The total is kept in the step's state, so it would survive a batch
+    boundary; a weight that falls from the previous row is refused.
+    """
+    previous = info.previous
+    if previous is not None and (values["weight"] or 0) < (previous["weight"] or 0):
+        raise RowRejected(
+            f"weight {values['weight']} is below the previous row's.",
+            column="weight",
+            value=values["weight"],
+            code="falling_weight",
+        )
+    total = info.state.get("total", 0) + (values["weight"] or 0)
+    info.state["total"] = total
+    info.state.setdefault("rows", []).append(info.number)
+    values["running_total"] = total
+    return values
+
+
+def weight_from_params(values, info):
+    """Set ``weight`` from the run parameter of the same name."""
+    values["weight"] = info.params["weight"]
+    return values

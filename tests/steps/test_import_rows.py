@@ -1,0 +1,545 @@
+"""The ``import_rows`` step kind, run in-process on the real database."""
+
+import io
+
+import openpyxl
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from shop.models import Category, Product, Subcategory
+from steps.context import StepContext
+from steps.errors import ConfigError, SourceError, StepError
+from steps.import_rows import ImportRows
+from tests.testapp.models import Tag
+
+from .conftest import SUBCATEGORIES
+
+
+def tags_csv(*rows: str) -> str:
+    return "code,label,weight\n" + "".join(f"{row}\n" for row in rows)
+
+
+def tag_import(source: dict, **config) -> dict:
+    fields = {"code": "code", "label": "label", "weight": "weight"}
+    return {
+        "source": source,
+        "model": "testapp.Tag",
+        "key": ["code"],
+        "fields": fields,
+        **config,
+    }
+
+
+def run(config: dict, **context) -> tuple[StepContext, dict]:
+    ctx = StepContext(**context)
+    output = ImportRows(config).run(ctx)
+    return ctx, output
+
+
+def tags() -> dict:
+    return {t.code: (t.label, t.weight) for t in Tag.objects.all()}
+
+
+def writes(queries: CaptureQueriesContext) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))
+    ]
+
+
+def test_an_import_creates_a_row_for_each_line_and_reports_its_counts(put_file, db):
+    # Given a CSV file of three tags
+    source = put_file("tags.csv", tags_csv("A,Apple,1", "B,Banana,2", "C,Cherry,3"))
+
+    # When it is imported
+    _ctx, output = run(tag_import(source))
+
+    # Then each line became a tag, and the output says so
+    assert tags() == {"A": ("Apple", 1), "B": ("Banana", 2), "C": ("Cherry", 3)}
+    assert output == {
+        "model": "testapp.Tag",
+        "source": source["path"],
+        "rows": 3,
+        "created": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": 0,
+    }
+
+
+def test_a_second_import_of_a_changed_file_updates_only_the_changed_rows(put_file, db):
+    # Given three imported tags, one of which was edited in the database
+    source = put_file("tags.csv", tags_csv("A,Apple,1", "B,Banana,2", "C,Cherry,3"))
+    run(tag_import(source))
+    Tag.objects.filter(code="B").update(label="Edited by hand")
+
+    # When the file, with C's weight changed, is imported again
+    source = put_file("tags.csv", tags_csv("A,Apple,1", "B,Banana,2", "C,Cherry,30"))
+    with CaptureQueriesContext(connection) as queries:
+        ctx, _output = run(tag_import(source))
+
+    # Then B is restored from the file and C updated, A left as it was, and
+    # the two changes were written in one statement
+    assert tags() == {"A": ("Apple", 1), "B": ("Banana", 2), "C": ("Cherry", 30)}
+    assert ctx.count_dict() == {"created": 0, "updated": 2, "unchanged": 1, "failed": 0}
+    assert len(writes(queries)) == 1
+
+
+def test_an_import_that_changes_nothing_writes_nothing(put_file, db):
+    # Given a file that was imported before
+    source = put_file("tags.csv", tags_csv("A,Apple,1", "B,Banana,"))
+    run(tag_import(source))
+
+    # When it is imported again
+    with CaptureQueriesContext(connection) as queries:
+        ctx, _output = run(tag_import(source))
+
+    # Then every row is unchanged and nothing was sent to the database
+    assert ctx.count_dict() == {"created": 0, "updated": 0, "unchanged": 2, "failed": 0}
+    assert writes(queries) == []
+
+
+def test_create_only_refuses_rows_that_exist_and_creates_the_rest(put_file, db):
+    # Given an imported tag A, edited in the database
+    run(tag_import(put_file("tags.csv", tags_csv("A,Apple,1"))))
+    Tag.objects.filter(code="A").update(label="Kept")
+
+    # When a file of A and a new D is imported with create_only
+    source = put_file("tags.csv", tags_csv("A,Apricot,1", "D,Date,4"))
+    ctx, _output = run(tag_import(source, action="create_only"))
+
+    # Then D is created and A's line, row 2, is refused and A left alone
+    assert tags() == {"A": ("Kept", 1), "D": ("Date", 4)}
+    assert ctx.count_dict() == {"created": 1, "updated": 0, "unchanged": 0, "failed": 1}
+    [rejected] = ctx.rejected
+    assert (rejected.row, rejected.code) == (2, "exists")
+    assert "'A'" in rejected.message
+
+
+def test_update_only_refuses_rows_that_do_not_exist(put_file, db):
+    # Given an imported tag A
+    run(tag_import(put_file("tags.csv", tags_csv("A,Apple,1"))))
+
+    # When a file of a changed A and a new D is imported with update_only
+    source = put_file("tags.csv", tags_csv("A,Apricot,1", "D,Date,4"))
+    ctx, _output = run(tag_import(source, action="update_only"))
+
+    # Then A is updated, and D's line, row 3, is refused and not created
+    assert tags() == {"A": ("Apricot", 1)}
+    assert ctx.count_dict() == {"created": 0, "updated": 1, "unchanged": 0, "failed": 1}
+    [rejected] = ctx.rejected
+    assert (rejected.row, rejected.code) == (3, "does_not_exist")
+    assert "'D'" in rejected.message
+
+
+def test_skip_existing_creates_new_rows_and_leaves_existing_ones_alone(put_file, db):
+    # Given an imported tag A
+    run(tag_import(put_file("tags.csv", tags_csv("A,Apple,1"))))
+
+    # When a file of a changed A and a new D is imported with skip_existing
+    source = put_file("tags.csv", tags_csv("A,Apricot,9", "D,Date,4"))
+    ctx, _output = run(tag_import(source, action="skip_existing"))
+
+    # Then D is created and A, though it differs, is counted unchanged
+    assert tags() == {"A": ("Apple", 1), "D": ("Date", 4)}
+    assert ctx.count_dict() == {"created": 1, "updated": 0, "unchanged": 1, "failed": 0}
+    assert ctx.rejected == []
+
+
+def test_update_fields_limit_what_an_update_changes_but_not_what_is_created(
+    put_file, db
+):
+    # Given an imported tag A
+    run(tag_import(put_file("tags.csv", tags_csv("A,Apple,1"))))
+
+    # When a file changing A's label and weight, and adding D, is imported
+    # with only the label allowed to change
+    source = put_file("tags.csv", tags_csv("A,Apricot,9", "D,Date,4"))
+    ctx, _output = run(tag_import(source, update_fields=["label"]))
+
+    # Then A got the new label but kept its weight, and D has both
+    assert tags() == {"A": ("Apricot", 1), "D": ("Date", 4)}
+    assert ctx.count_dict()["updated"] == 1
+
+
+def test_an_update_that_touches_only_fields_outside_update_fields_is_unchanged(
+    put_file, db
+):
+    # Given an imported tag A
+    run(tag_import(put_file("tags.csv", tags_csv("A,Apple,1"))))
+
+    # When only its weight changes, and only its label may be updated
+    source = put_file("tags.csv", tags_csv("A,Apple,9"))
+    ctx, _output = run(tag_import(source, update_fields=["label"]))
+
+    # Then the row is unchanged
+    assert tags() == {"A": ("Apple", 1)}
+    assert ctx.count_dict()["unchanged"] == 1
+
+
+def test_an_xlsx_workbook_is_imported_by_its_header(put_file, db):
+    # Given a workbook whose header differs from the mapping in case and spaces
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append([" Code ", "LABEL", "Weight"])
+    sheet.append(["A", "Apple", 1])
+    sheet.append(["B", "Banana", None])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    source = put_file("tags.xlsx", buffer.getvalue())
+
+    # When it is imported, its format told by the extension
+    ctx, _output = run(tag_import(source))
+
+    # Then both rows are there, numbers as numbers and empty cells as None
+    assert tags() == {"A": ("Apple", 1), "B": ("Banana", None)}
+    assert ctx.count_dict()["created"] == 2
+
+
+def test_the_later_of_two_rows_with_the_same_key_wins(put_file, db):
+    # Given a file naming tag A twice
+    source = put_file(
+        "tags.csv", tags_csv("A,First,1", "B,Banana,2", "A,Second,3", "C,Cherry,4")
+    )
+
+    # When it is imported
+    ctx, _output = run(tag_import(source))
+
+    # Then A holds the values of its later row
+    assert tags() == {"A": ("Second", 3), "B": ("Banana", 2), "C": ("Cherry", 4)}
+    assert ctx.count_dict()["failed"] == 0
+
+
+def test_a_row_breaking_a_unique_constraint_is_rejected_and_its_batch_kept(
+    put_file, db
+):
+    # Given a file of categories, the third reusing the first one's name,
+    # which must be unique
+    source = put_file(
+        "categories.csv",
+        "id,name,guid,modified\n"
+        "1,Bikes,cfbda25c-df71-47a7-b81b-64ee161aa37c,2024-01-01 00:00\n"
+        "2,Parts,c657828d-d808-4aba-91a3-af2ce02300e9,2024-01-01 00:00\n"
+        "3,Bikes,10a7c342-ca82-48d4-8a38-46a2eb089b74,2024-01-01 00:00\n"
+        "4,Gear,b5f9ba42-b69b-4fdd-b2ec-57fb7b42e3cf,2024-01-01 00:00\n",
+    )
+    config = {
+        "source": source,
+        "model": "shop.Category",
+        "key": ["source_id"],
+        "fields": {
+            "source_id": "id",
+            "name": "name",
+            "guid": "guid",
+            "modified_at": "modified",
+        },
+    }
+
+    # When it is imported in one batch
+    ctx, _output = run(config)
+
+    # Then the third row, line 4, is rejected by the database, and the rest
+    # of the batch is saved
+    assert sorted(Category.objects.values_list("source_id", flat=True)) == [1, 2, 4]
+    assert ctx.count_dict() == {"created": 3, "updated": 0, "unchanged": 0, "failed": 1}
+    [rejected] = ctx.rejected
+    assert (rejected.row, rejected.code) == (4, "integrity")
+
+
+def test_an_update_breaking_a_unique_constraint_is_rejected_and_its_batch_kept(
+    put_file, db
+):
+    # Given three imported categories
+    header = "id,name,guid,modified\n"
+    lines = [
+        "1,Bikes,cfbda25c-df71-47a7-b81b-64ee161aa37c,2024-01-01 00:00\n",
+        "2,Parts,c657828d-d808-4aba-91a3-af2ce02300e9,2024-01-01 00:00\n",
+        "3,Gear,10a7c342-ca82-48d4-8a38-46a2eb089b74,2024-01-01 00:00\n",
+    ]
+    config = {
+        "source": put_file("categories.csv", header + "".join(lines)),
+        "model": "shop.Category",
+        "key": ["source_id"],
+        "fields": {"source_id": 1, "name": 2, "guid": 3, "modified_at": 4},
+    }
+    run(config)
+
+    # When a file renaming Bikes to the name Parts keeps, renaming Gear, and
+    # adding a category is imported
+    lines[0] = lines[0].replace("Bikes", "Parts")
+    lines[2] = lines[2].replace("Gear", "Tools")
+    lines.append("4,Lights,b5f9ba42-b69b-4fdd-b2ec-57fb7b42e3cf,2024-01-01 00:00\n")
+    put_file("categories.csv", header + "".join(lines))
+    ctx, _output = run(config)
+
+    # Then the rename on line 2 is refused, and the other writes are saved
+    names = dict(Category.objects.values_list("source_id", "name"))
+    assert names == {1: "Bikes", 2: "Parts", 3: "Tools", 4: "Lights"}
+    assert ctx.count_dict() == {"created": 1, "updated": 1, "unchanged": 1, "failed": 1}
+    [rejected] = ctx.rejected
+    assert (rejected.row, rejected.code) == (2, "integrity")
+
+
+def test_products_with_bad_rows_are_imported_but_for_the_bad_rows(
+    catalog, nightly_definition
+):
+    # Given the nightly flow's product import, reading a copy of the ERP's
+    # file with a bad price on line 4, a bad product line on line 7 and an
+    # unknown subcategory on line 10
+    [products] = [s for s in nightly_definition["steps"] if s["key"] == "products"]
+    config = dict(products["config"])
+    config["source"] = {
+        "storage": "testdata",
+        "path": "steps/products_with_bad_rows.tsv",
+    }
+
+    # When it is imported
+    ctx, output = run(config)
+
+    # Then the nine good rows are products, and each bad row is reported
+    # with its line, column, value and code
+    assert Product.objects.count() == 9
+    assert output["created"] == 9 and output["failed"] == 3 and output["rows"] == 12
+    found = [(r.row, r.column, r.value, r.code) for r in ctx.rejected]
+    assert found == [
+        (4, 10, "12,50 EUR", "invalid"),
+        (7, 16, "X", "invalid_choice"),
+        (10, 19, "999", "does_not_exist"),
+    ]
+    assert "'list_price'" in ctx.rejected[0].message
+    assert not Product.objects.filter(source_id__in=[4, 318, 321]).exists()
+
+
+def test_a_second_import_of_the_erp_products_finds_every_row_unchanged(
+    catalog, nightly_definition
+):
+    # Given the ERP's 504 products imported by the nightly flow's config,
+    # with their dates, decimals, UUIDs, flags and choices
+    [products] = [s for s in nightly_definition["steps"] if s["key"] == "products"]
+    first, _output = run(products["config"])
+
+    # When the same file is imported again
+    with CaptureQueriesContext(connection) as queries:
+        again, _output = run(products["config"])
+
+    # Then every value read equals the value stored, so nothing is written
+    assert first.count_dict() == {
+        "created": 504,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": 0,
+    }
+    assert again.count_dict() == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 504,
+        "failed": 0,
+    }
+    assert writes(queries) == []
+
+
+def broken_subcategories(**config) -> dict:
+    # The file's line 5 holds the byte 0xff, which is not UTF-8.
+    return {
+        "source": {"storage": "testdata", "path": "steps/subcategories_broken.tsv"},
+        "format": "csv",
+        "read": {"header": False, "delimiter": "\t", "encoding": "utf-8"},
+        "model": "shop.Subcategory",
+        "key": ["source_id"],
+        "fields": SUBCATEGORIES,
+        "batch_size": 2,
+        **config,
+    }
+
+
+def test_a_file_breaking_midway_keeps_the_batches_before_it_by_default(categories):
+    # Given a file whose line 5 cannot be decoded, imported two rows a batch
+    config = broken_subcategories()
+
+    # When it is imported
+    with pytest.raises(SourceError) as caught:
+        run(config)
+
+    # Then the two batches before the line are saved, and the message names
+    # the file, the line and how many rows were saved
+    saved = sorted(Subcategory.objects.values_list("source_id", flat=True))
+    assert saved == [1, 2, 3, 4]
+    message = str(caught.value)
+    assert "steps/subcategories_broken.tsv, row 5" in message
+    assert "0xff" in message
+    assert "4 rows before it were saved" in message
+
+
+def test_a_file_breaking_midway_keeps_nothing_in_a_step_transaction(categories):
+    # Given the same broken file, imported all or nothing
+    config = broken_subcategories(transaction="step")
+
+    # When it is imported
+    with pytest.raises(SourceError) as caught:
+        run(config)
+
+    # Then no row was kept, and the message does not claim any was saved
+    assert Subcategory.objects.count() == 0
+    assert "row 5" in str(caught.value)
+    assert "saved" not in str(caught.value)
+
+
+def test_more_rejected_rows_than_max_rejected_fail_the_step(put_file, db):
+    # Given a file with three weights that are not numbers
+    source = put_file(
+        "tags.csv", tags_csv("A,Apple,x", "B,Banana,2", "C,Cherry,y", "D,Date,z")
+    )
+
+    # When it is imported allowing two rejected rows
+    with pytest.raises(StepError) as caught:
+        run(tag_import(source, max_rejected=2))
+
+    # Then the step fails, saying how many were rejected and the limit
+    assert str(caught.value) == "3 rows were rejected, more than the 2 allowed."
+
+
+def test_as_many_rejected_rows_as_max_rejected_do_not_fail_the_step(put_file, db):
+    # Given a file with two weights that are not numbers
+    source = put_file("tags.csv", tags_csv("A,Apple,x", "B,Banana,2", "C,Cherry,y"))
+
+    # When it is imported allowing two rejected rows
+    _ctx, output = run(tag_import(source, max_rejected=2))
+
+    # Then the step finishes with the good row saved
+    assert tags() == {"B": ("Banana", 2)}
+    assert output["failed"] == 2
+
+
+def test_a_row_hook_sees_the_previous_row_and_keeps_state_across_batches(put_file, db):
+    # Given a file of rising weights, but for line 4, imported two rows a batch
+    # with a hook that keeps a running total and refuses a falling weight
+    source = put_file(
+        "tags.csv",
+        tags_csv("A,Apple,1", "B,Banana,2", "C,Cherry,0", "D,Date,3", "E,Elder,4"),
+    )
+    config = tag_import(
+        source, batch_size=2, row_hook="tests.steps.hooks.running_total"
+    )
+
+    # When it is imported
+    ctx, _output = run(config)
+
+    # Then each tag has the total of the accepted weights up to it, the
+    # falling row is rejected with the hook's code, and the state is kept
+    totals = dict(Tag.objects.values_list("code", "running_total"))
+    assert totals == {"A": 1, "B": 3, "D": 6, "E": 10}
+    [rejected] = ctx.rejected
+    assert (rejected.row, rejected.column, rejected.value) == (4, "weight", "0")
+    assert rejected.code == "falling_weight"
+    assert ctx.state == {"total": 10, "rows": [2, 3, 5, 6]}
+
+
+def test_a_row_hook_gets_the_run_parameters(put_file, db):
+    # Given a hook that reads a run parameter
+    source = put_file("tags.csv", tags_csv("A,Apple,1"))
+    config = tag_import(source, row_hook="tests.steps.hooks.weight_from_params")
+
+    # When it runs with that parameter
+    run(config, params={"weight": 42})
+
+    # Then the hook's value is saved
+    assert tags() == {"A": ("Apple", 42)}
+
+
+CONFIG_ERRORS = {
+    "an unknown key": ({"colour": "red"}, "colour", "unknown config key 'colour'"),
+    "a key field not in the mapping": (
+        {"key": ["running_total"]},
+        None,
+        "key field 'running_total'",
+    ),
+    "an update field not in the mapping": (
+        {"update_fields": ["running_total"]},
+        None,
+        "update field 'running_total'",
+    ),
+    "a model that is not installed": (
+        {"model": "testapp.Nope"},
+        "model",
+        "'testapp.Nope' is not an installed model",
+    ),
+    "an unknown storage alias": (
+        {"source": {"storage": "nowhere", "path": "x.csv"}},
+        "source",
+        "'nowhere' is not a storage alias",
+    ),
+    "an empty key": ({"key": []}, "key", "'key'"),
+    "an unknown action": ({"action": "merge"}, "action", "'action'"),
+    "a row hook that cannot be imported": (
+        {"row_hook": "tests.steps.hooks.nope"},
+        None,
+        "row_hook",
+    ),
+}
+
+
+@pytest.mark.parametrize("change", CONFIG_ERRORS.values(), ids=CONFIG_ERRORS.keys())
+def test_a_config_error_names_the_key_at_fault(change, db):
+    # Given a working tag import config with one thing wrong
+    updates, field, words = change
+    config = tag_import({"storage": "testdata", "path": "x.csv"})
+    config.update(updates)
+
+    # When the step is built
+    with pytest.raises(ConfigError) as caught:
+        ImportRows(config)
+
+    # Then the message names the key, and the error carries it when it can
+    assert words in str(caught.value)
+    assert caught.value.field == field
+
+
+def test_a_config_that_is_not_an_object_is_refused():
+    # Given a config that is a list
+    # When the step is built
+    with pytest.raises(ConfigError) as caught:
+        ImportRows(["source", "model"])
+
+    # Then the message says what a config must be
+    assert "JSON object" in str(caught.value)
+
+
+def test_a_missing_source_file_fails_with_the_file_and_storage_named(db):
+    # Given a config naming a file that is not in its storage
+    config = tag_import({"storage": "testdata", "path": "steps/nothing-here.csv"})
+
+    # When it runs
+    with pytest.raises(SourceError) as caught:
+        run(config)
+
+    # Then the error names the file and the storage
+    assert "'steps/nothing-here.csv'" in str(caught.value)
+    assert "'testdata'" in str(caught.value)
+
+
+def test_a_plain_path_reads_from_the_default_storage(db):
+    # Given a file in the default storage
+    content = ContentFile(b"code,label\nA,Apple\n")
+    name = storages["default"].save("imports/tags.csv", content)
+
+    # When the source is given as a plain path
+    run(tag_import(name, fields={"code": "code", "label": "label"}))
+
+    # Then it was read
+    assert tags() == {"A": ("Apple", None)}
+
+
+def test_a_read_option_the_format_does_not_take_fails_the_step(put_file, db):
+    # Given a CSV source with an option of another format
+    source = put_file("tags.csv", tags_csv("A,Apple,1"))
+
+    # When it is imported
+    with pytest.raises(SourceError) as caught:
+        run(tag_import(source, read={"sheet_name": "Tags"}))
+
+    # Then the error names the option and the format
+    assert "sheet_name" in str(caught.value) and "csv" in str(caught.value)
