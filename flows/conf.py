@@ -22,6 +22,14 @@ DEFAULTS = {
     "WAIT_POLL_INTERVAL": 0.5,
     # Seconds the syncflow command sleeps between two looks at a run.
     "WAIT_POLL_SECONDS": 0.5,
+    # Seconds between two signs of life of a running step.
+    "HEARTBEAT_INTERVAL": 5.0,
+    # A running step silent for this long has lost its worker.
+    "LEASE_SECONDS": 60.0,
+    # Seconds between two looks, by each worker, for lost or stalled runs.
+    "SWEEP_INTERVAL": 30.0,
+    # Largest output, state or shared dict of a step, as JSON, in bytes.
+    "CONTEXT_MAX_BYTES": 1_000_000,
 }
 
 

@@ -12,22 +12,51 @@ become *waits* that the step checks when it starts.
 from dataclasses import dataclass, field
 
 import networkx as nx
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from steps.errors import ConfigError
 from steps.registry import get_kind
 
 from .errors import GraphError
+from .rules import TRIGGER_RULES, check_condition_shape, check_retry_on
+
+
+#: How a step runs besides its config, with the defaults of the Step model.
+POLICY_DEFAULTS = {
+    "trigger_rule": "all_succeeded",
+    "condition": {},
+    "max_attempts": 3,
+    "retry_delay": 5.0,
+    "retry_delay_max": 600.0,
+    "retry_jitter": True,
+    "retry_on": [],
+    "timeout": None,
+    "handlers": {},
+}
+HANDLER_EVENTS = (
+    "before_step",
+    "after_step",
+    "on_step_error",
+    "before_row",
+    "after_row",
+    "on_row_error",
+)
 
 
 @dataclass(frozen=True)
 class StepSpec:
-    """A step as the DAG sees it: key, kind, config and dependencies."""
+    """A step as the DAG sees it: key, kind, config, dependencies, policy."""
 
     key: str
     kind: str
     config: dict = field(default_factory=dict, compare=False, hash=False)
     depends_on: tuple[str, ...] = ()
+    policy: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def get(self, name: str):
+        """Return a policy value, or its default."""
+        return self.policy.get(name, POLICY_DEFAULTS[name])
 
     def as_json(self) -> dict:
         """Return the spec as a JSON object, for a run's snapshot."""
@@ -36,6 +65,7 @@ class StepSpec:
             "kind": self.kind,
             "config": self.config,
             "depends_on": list(self.depends_on),
+            **{name: self.get(name) for name in POLICY_DEFAULTS},
         }
 
 
@@ -44,7 +74,11 @@ def flow_specs(flow) -> list[StepSpec]:
     steps = flow.steps.prefetch_related("depends_on")
     return [
         StepSpec(
-            s.key, s.kind, s.config, tuple(sorted(d.key for d in s.depends_on.all()))
+            s.key,
+            s.kind,
+            s.config,
+            tuple(sorted(d.key for d in s.depends_on.all())),
+            {name: getattr(s, name) for name in POLICY_DEFAULTS},
         )
         for s in steps
     ]
@@ -53,7 +87,13 @@ def flow_specs(flow) -> list[StepSpec]:
 def specs_from_snapshot(graph: dict) -> list[StepSpec]:
     """Return the specs stored in a run's ``graph`` snapshot."""
     return [
-        StepSpec(s["key"], s["kind"], s["config"], tuple(s["depends_on"]))
+        StepSpec(
+            s["key"],
+            s["kind"],
+            s["config"],
+            tuple(s["depends_on"]),
+            {name: s[name] for name in POLICY_DEFAULTS if name in s},
+        )
         for s in graph.get("steps", [])
     ]
 
@@ -99,11 +139,58 @@ def build_graph(specs: list[StepSpec], *, check_configs: bool = True) -> nx.DiGr
 
 
 def check_step(spec: StepSpec) -> None:
-    """Raise :class:`GraphError` naming the step if its kind or config is bad."""
+    """Raise :class:`GraphError` naming the step if its kind, config or
+    policy is bad."""
     try:
         get_kind(spec.kind).clean_config(spec.config)
     except ConfigError as exc:
         raise GraphError(str(exc.for_step(spec.key)), step=spec.key) from exc
+    try:
+        check_policy(spec)
+    except ValueError as exc:
+        raise GraphError(
+            _("Step %(step)r: %(error)s") % {"step": spec.key, "error": exc},
+            step=spec.key,
+        ) from None
+
+
+def check_policy(spec: StepSpec) -> None:
+    """Raise ``ValueError`` naming the setting if a policy value is bad."""
+    unknown = sorted(set(spec.policy) - set(POLICY_DEFAULTS))
+    if unknown:
+        raise ValueError(_("unknown setting %(name)r.") % {"name": unknown[0]})
+    if spec.get("trigger_rule") not in TRIGGER_RULES:
+        raise ValueError(
+            _("trigger_rule: %(rule)r is not one of %(known)s.")
+            % {"rule": spec.get("trigger_rule"), "known": ", ".join(TRIGGER_RULES)}
+        )
+    try:
+        check_condition_shape(spec.get("condition"))
+    except ValueError as exc:
+        raise ValueError(_("condition: %(error)s") % {"error": exc}) from None
+    try:
+        check_retry_on(spec.get("retry_on"))
+    except ValueError as exc:
+        raise ValueError(_("retry_on: %(error)s") % {"error": exc}) from None
+    attempts = spec.get("max_attempts")
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        raise ValueError(_("max_attempts: expected a whole number of at least 1."))
+    handlers = spec.get("handlers")
+    if not isinstance(handlers, dict) or not set(handlers) <= set(HANDLER_EVENTS):
+        raise ValueError(
+            _("handlers: expected an object whose keys are among %(events)s.")
+            % {"events": ", ".join(HANDLER_EVENTS)}
+        )
+    for event, paths in handlers.items():
+        if not isinstance(paths, list):
+            raise ValueError(_("handlers: %(event)s takes a list.") % {"event": event})
+        for path in paths:
+            try:
+                import_string(path)
+            except ImportError as exc:
+                raise ValueError(
+                    _("handlers: %(path)r: %(error)s") % {"path": path, "error": exc}
+                ) from None
 
 
 def _refuse_cycles(graph: nx.DiGraph) -> None:

@@ -1,25 +1,44 @@
-"""Run one step of a run, and finish a run, recording everything in the database."""
+"""Run one step of a run, recording everything in the database.
 
+A step task calls :func:`execute_step`, which first *claims* the step in a
+transaction that locks the run (so two deliveries of one task never both
+start it), then runs the step's kind, and records the attempt's outcome:
+succeeded, failed, waiting to retry, or cancelled.
+"""
+
+import json
 import logging
+import socket
+import threading
 import time
 import traceback
+from dataclasses import dataclass
+from datetime import timedelta
 from enum import Enum
 
 import networkx as nx
-from django.db import transaction
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from steps.context import RejectedRow, StepContext, check_serialisable
-from steps.errors import StepError
+from steps.errors import Cancelled, StepError, StepTimeout
 from steps.registry import get_kind
 
+from . import signals
 from .conf import settings
 from .dag import build_graph, specs_from_snapshot
-from .models import FINISHED_STEP_STATUSES, FlowRun, RowError, RunStatus, StepRun
-from .models import StepStatus
+from .models import FINISHED_STEP_STATUSES, FlowRun, RowError, RunStatus, StepAttempt
+from .models import StepRun, StepStatus
+from .rules import condition_holds, is_retryable, retry_delay, rule_allows
 
 logger = logging.getLogger(__name__)
+
+
+class Superseded(Exception):
+    """A newer attempt of the step took over; this one must record nothing."""
 
 
 class Outcome(Enum):
@@ -29,96 +48,197 @@ class Outcome(Enum):
     SKIPPED = "skipped"
     ALREADY_DONE = "already done"
     WAITING = "waiting"
+    RETRY = "retry"
+    STALE = "stale"
 
 
-def execute_step(run_id: int, key: str, waits: list[str] = ()) -> Outcome:
-    """Run step ``key`` of run ``run_id`` unless it ran already or must wait.
+@dataclass
+class Decision:
+    """An outcome, and for ``WAITING`` and ``RETRY`` the seconds to wait."""
 
-    The step's kind is called with an action context built from the run:
-    its parameters and the outputs of every step upstream of this one. The
-    outcome, counts, output, state and rejected rows are saved on the
-    step run. Errors inside the step fail the step, not the task.
+    outcome: Outcome
+    delay: float = 0.0
+
+
+def run_graph(run: FlowRun) -> nx.DiGraph:
+    """Return the DAG of the run's snapshot."""
+    return build_graph(specs_from_snapshot(run.graph), check_configs=False)
+
+
+def execute_step(run_id: int, key: str, generation: int, task_id: str = "") -> Decision:
+    """Run step ``key`` of run ``run_id`` if it may run now.
 
     Args:
         run_id: The run.
         key: The step's key.
-        waits: Upstream steps the canvas does not make this step wait for;
-            while any of them has not finished, nothing happens and
-            :attr:`Outcome.WAITING` is returned.
+        generation: The dispatch of the run the task belongs to; a task of
+            an older dispatch does nothing (:attr:`Outcome.STALE`).
+        task_id: The Celery task's id, kept so that a cancel can revoke it.
+
+    Returns:
+        What happened. ``WAITING`` means an upstream step has not finished,
+        the flow is paused, or another task is running the step; the
+        caller asks again after ``delay`` seconds. ``RETRY`` means the
+        attempt failed and the next one is due after ``delay`` seconds.
     """
-    claimed = _claim(run_id, key, waits)
-    if claimed is not Outcome.RAN:
-        return claimed
-    step_run = StepRun.objects.select_related("run").get(run_id=run_id, key=key)
-    run = step_run.run
-    graph = build_graph(specs_from_snapshot(run.graph), check_configs=False)
-    spec = graph.nodes[key]["spec"]
-    recorder = Recorder(step_run)
-    ctx = StepContext(
-        run_id=run_id,
-        step_key=key,
-        params=run.params,
-        upstream=_upstream_outputs(run, graph, key),
-        state=dict(step_run.state),
-        on_rejected=recorder.reject,
-        on_progress=recorder.progress,
-    )
-    logger.info("Run %s: step %r (%s) started", run_id, key, spec.kind)
-    try:
-        output = get_kind(spec.kind)(spec.config).run(ctx)
-        check_serialisable(output, what=_("The output of step %r") % key)
-        check_serialisable(ctx.state, what=_("The state of step %r") % key)
-    except StepError as exc:
-        recorder.finish(ctx, StepStatus.FAILED, error=str(exc))
-        logger.error("Run %s: step %r failed: %s", run_id, key, exc)
-    except Exception as exc:
-        recorder.finish(
-            ctx,
-            StepStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            trace=traceback.format_exc(),
-        )
-        logger.exception("Run %s: step %r failed unexpectedly", run_id, key)
-    else:
-        recorder.finish(ctx, StepStatus.SUCCEEDED, output=output)
-        logger.info("Run %s: step %r succeeded: %s", run_id, key, ctx.count_dict())
-    return Outcome.RAN
+    decision = _claim(run_id, key, generation, task_id)
+    if decision.outcome is not Outcome.RAN:
+        return decision
+    return _attempt(run_id, key)
 
 
-def _claim(run_id: int, key: str, waits) -> Outcome:
+def _claim(run_id: int, key: str, generation: int, task_id: str) -> Decision:
     """Mark the step running if it may run now; say why not otherwise."""
+    poll = settings.WAIT_POLL_INTERVAL
     with transaction.atomic():
-        # Locking the run serialises the claims of one run's steps, so a
-        # redelivered task cannot start a step a second time.
-        run = FlowRun.objects.select_for_update().get(pk=run_id)
+        run = FlowRun.objects.select_for_update().select_related("flow").get(pk=run_id)
+        if generation != run.generation:
+            return Decision(Outcome.STALE)
+        if run.is_finished:
+            return Decision(Outcome.ALREADY_DONE)
+        now = timezone.now()
+        if run.deadline_at and now > run.deadline_at:
+            from .control import cancel_locked
+
+            cancel_locked(run, _("The run passed its deadline."))
+            return Decision(Outcome.ALREADY_DONE)
         step_run = run.step_runs.get(key=key)
-        if step_run.status != StepStatus.PENDING or run.is_finished:
-            return Outcome.ALREADY_DONE
-        graph = build_graph(specs_from_snapshot(run.graph), check_configs=False)
+        if step_run.status in FINISHED_STEP_STATUSES:
+            return Decision(Outcome.ALREADY_DONE)
+        if run.flow.is_paused:
+            return Decision(Outcome.WAITING, poll)
+        graph = run_graph(run)
+        spec = graph.nodes[key]["spec"]
+        if step_run.status == StepStatus.RUNNING:
+            if not _lease_expired(step_run, now):
+                return Decision(Outcome.WAITING, poll)
+            if not record_lost_attempt(run, step_run, spec, now):
+                return Decision(Outcome.ALREADY_DONE)
+        if step_run.status == StepStatus.RETRYING and step_run.retry_at > now:
+            return Decision(Outcome.WAITING, (step_run.retry_at - now).total_seconds())
+
         upstream = dict(
             run.step_runs.filter(key__in=list(graph.predecessors(key))).values_list(
                 "key", "status"
             )
         )
-        if any(upstream[w] not in FINISHED_STEP_STATUSES for w in waits):
-            return Outcome.WAITING
-        now = timezone.now()
-        if run.status == RunStatus.QUEUED:
-            run.status, run.started_at = RunStatus.RUNNING, now
-            run.save(update_fields=["status", "started_at"])
-        blocked = sorted(k for k, s in upstream.items() if s != StepStatus.SUCCEEDED)
-        if blocked:
-            step_run.status, step_run.finished_at = StepStatus.SKIPPED, now
-            step_run.error = _("Skipped: upstream step %(steps)s did not succeed.") % {
-                "steps": ", ".join(repr(k) for k in blocked)
+        if any(status not in FINISHED_STEP_STATUSES for status in upstream.values()):
+            return Decision(Outcome.WAITING, poll)
+        _mark_run_running(run, now)
+        reason = _reason_to_skip(run, graph, spec, upstream)
+        if reason:
+            _finish_step(run, step_run, StepStatus.SKIPPED, now, error=reason)
+            logger.info("Run %s: step %r skipped: %s", run_id, key, reason)
+            return Decision(Outcome.SKIPPED)
+        step_run.task_id = task_id
+        _start_attempt(run, step_run, now)
+    return Decision(Outcome.RAN)
+
+
+def _lease_expired(step_run: StepRun, now) -> bool:
+    beat = step_run.heartbeat_at or step_run.started_at
+    return beat is None or now - beat > timedelta(seconds=settings.LEASE_SECONDS)
+
+
+def record_lost_attempt(run: FlowRun, step_run: StepRun, spec, now) -> bool:
+    """Record that the running attempt's worker is gone.
+
+    Returns:
+        Whether another attempt may start; if not, the step has failed.
+    """
+    message = _("The worker running this attempt stopped answering.")
+    StepAttempt.objects.filter(step_run=step_run, number=step_run.attempts).update(
+        status=StepStatus.FAILED, finished_at=now, error=message
+    )
+    logger.warning("Run %s: step %r lost its worker", run.pk, step_run.key)
+    if step_run.attempts_used < spec.get("max_attempts"):
+        step_run.status, step_run.retry_at = StepStatus.RETRYING, now
+        step_run.save(update_fields=["status", "retry_at"])
+        return True
+    _finish_step(run, step_run, StepStatus.FAILED, now, error=message)
+    return False
+
+
+def _mark_run_running(run: FlowRun, now) -> None:
+    if run.status == RunStatus.QUEUED:
+        run.status, run.started_at = RunStatus.RUNNING, run.started_at or now
+        run.save(update_fields=["status", "started_at"])
+        transaction.on_commit(lambda: signals.run_started.send(FlowRun, run=run))
+
+
+def _reason_to_skip(run: FlowRun, graph, spec, upstream: dict) -> str:
+    rule = spec.get("trigger_rule")
+    if not rule_allows(rule, list(upstream.values())):
+        shown = ", ".join(f"{k} {s}" for k, s in sorted(upstream.items()))
+        return _("Skipped: trigger rule %(rule)s not met (%(upstream)s).") % {
+            "rule": rule,
+            "upstream": shown,
+        }
+    condition = spec.get("condition")
+    if condition:
+        context = {
+            "params": run.params,
+            "outputs": _upstream_outputs(run, graph, spec.key),
+            "shared": run.shared,
+        }
+        if not condition_holds(condition, context):
+            return _("Skipped: its condition is false: %(condition)s") % {
+                "condition": json.dumps(condition)
             }
-            step_run.save(update_fields=["status", "finished_at", "error"])
-            logger.warning("Run %s: step %r skipped: %s", run_id, key, step_run.error)
-            return Outcome.SKIPPED
-        step_run.status, step_run.started_at = StepStatus.RUNNING, now
-        step_run.attempts += 1
-        step_run.save(update_fields=["status", "started_at", "attempts"])
-    return Outcome.RAN
+    return ""
+
+
+def _start_attempt(run: FlowRun, step_run: StepRun, now) -> None:
+    # A new attempt works through every row again, so the rows the last
+    # attempt rejected would be reported twice.
+    step_run.row_errors.all().delete()
+    previous = step_run.attempt_log.order_by("-number").first()
+    waited = (now - previous.finished_at).total_seconds() if previous else 0.0
+    step_run.status = StepStatus.RUNNING
+    step_run.attempts += 1
+    step_run.started_at = step_run.started_at or now
+    step_run.heartbeat_at = now
+    step_run.retry_at = None
+    step_run.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "started_at",
+            "heartbeat_at",
+            "retry_at",
+            "task_id",
+        ]
+    )
+    StepAttempt.objects.create(
+        step_run=step_run,
+        number=step_run.attempts,
+        status=StepStatus.RUNNING,
+        started_at=now,
+        waited=max(waited, 0.0),
+        worker=socket.gethostname(),
+    )
+    if step_run.attempts == 1:
+        transaction.on_commit(
+            lambda: signals.step_started.send(StepRun, run=run, step_run=step_run)
+        )
+
+
+def _finish_step(run, step_run, status, now, *, error: str = "", **fields) -> None:
+    """Save a step run's final status, and send its signal once committed."""
+    StepRun.objects.filter(pk=step_run.pk).update(
+        status=status, finished_at=now, error=error, **fields
+    )
+    step_run.status, step_run.error = status, error
+    signal = {
+        StepStatus.SUCCEEDED: signals.step_succeeded,
+        StepStatus.SKIPPED: signals.step_skipped,
+        StepStatus.FAILED: signals.step_failed,
+    }.get(status)
+    if signal is not None:
+        extra = {"error": error} if status == StepStatus.FAILED else {}
+        transaction.on_commit(
+            lambda: signal.send(StepRun, run=run, step_run=step_run, **extra)
+        )
 
 
 def _upstream_outputs(run: FlowRun, graph: nx.DiGraph, key: str) -> dict:
@@ -127,36 +247,273 @@ def _upstream_outputs(run: FlowRun, graph: nx.DiGraph, key: str) -> dict:
     return dict(rows.values_list("key", "output"))
 
 
+def _attempt(run_id: int, key: str) -> Decision:
+    """Run the claimed step once and record how the attempt ended."""
+    step_run = StepRun.objects.select_related("run", "run__flow").get(
+        run_id=run_id, key=key
+    )
+    run = step_run.run
+    graph = run_graph(run)
+    spec = graph.nodes[key]["spec"]
+    handlers = {
+        event: [import_string(path) for path in paths]
+        for event, paths in spec.get("handlers").items()
+    }
+    recorder = Recorder(step_run, timeout=spec.get("timeout"))
+    attempt = step_run.attempts
+    ctx = StepContext(
+        run_id=run_id,
+        step_key=key,
+        params=run.params,
+        upstream=_upstream_outputs(run, graph, key),
+        shared=dict(run.shared),
+        state=dict(step_run.state),
+        on_rejected=recorder.reject,
+        on_progress=recorder.progress,
+        row_handlers={
+            event: handlers.get(event, [])
+            for event in ("before_row", "after_row", "on_row_error")
+        },
+    )
+    logger.info(
+        "Run %s: step %r (%s) attempt %d", run_id, key, spec.kind, step_run.attempts
+    )
+    shared_before = dict(ctx.shared)
+    try:
+        with Heartbeat(step_run.pk):
+            for handler in handlers.get("before_step", []):
+                handler(ctx)
+            output = get_kind(spec.kind)(spec.config).run(ctx)
+            _check_context(ctx, output, key)
+            for handler in handlers.get("after_step", []):
+                handler(ctx, output)
+    except Superseded:
+        logger.warning(
+            "Run %s: step %r attempt %d was superseded", run_id, key, attempt
+        )
+        return Decision(Outcome.ALREADY_DONE)
+    except Exception as exc:
+        for handler in handlers.get("on_step_error", []):
+            _call_safely(handler, run_id, key, ctx, exc)
+        return _record_failure(run, step_run, spec, recorder, ctx, exc)
+    recorder.flush()
+    with transaction.atomic():
+        locked = FlowRun.objects.select_for_update().get(pk=run_id)
+        if not _still_mine(step_run, attempt):
+            return Decision(Outcome.ALREADY_DONE)
+        changes = {k: v for k, v in ctx.shared.items() if shared_before.get(k) != v}
+        if changes:
+            locked.shared = {**locked.shared, **changes}
+            locked.save(update_fields=["shared"])
+        _end_attempt(step_run, StepStatus.SUCCEEDED)
+        _finish_step(
+            run,
+            step_run,
+            StepStatus.SUCCEEDED,
+            timezone.now(),
+            output=output,
+            state=ctx.state,
+            traceback="",
+            **recorder.final_fields(ctx),
+        )
+    logger.info("Run %s: step %r succeeded: %s", run_id, key, ctx.count_dict())
+    return Decision(Outcome.RAN)
+
+
+def _still_mine(step_run: StepRun, attempt: int) -> bool:
+    """Whether ``attempt`` is still the step's current, running attempt.
+
+    A step whose heartbeat went silent for a lease (a long pause of its
+    machine, say) may have been handed to another attempt; the earlier one
+    then records nothing, so that only one outcome counts. Called with the
+    run's row locked.
+    """
+    current = StepRun.objects.filter(pk=step_run.pk).values_list("attempts", "status")[
+        0
+    ]
+    return current == (attempt, StepStatus.RUNNING)
+
+
+def _check_context(ctx: StepContext, output, key: str) -> None:
+    limit = settings.CONTEXT_MAX_BYTES
+    for what, value in (
+        ("output", output),
+        ("state", ctx.state),
+        ("shared", ctx.shared),
+    ):
+        check_serialisable(value, what=f"The {what} of step {key!r}")
+        size = len(json.dumps(value))
+        if size > limit:
+            raise StepError(
+                _(
+                    "The %(what)s of step %(step)r is %(size)d bytes of JSON, more "
+                    "than the %(limit)d allowed (SYNCFLOW['CONTEXT_MAX_BYTES'])."
+                )
+                % {"what": what, "step": key, "size": size, "limit": limit}
+            )
+
+
+def _call_safely(handler, run_id, key, *args) -> None:
+    try:
+        handler(*args)
+    except Exception:
+        logger.exception("Run %s: an error handler of step %r failed", run_id, key)
+
+
+def _record_failure(run, step_run, spec, recorder, ctx, exc) -> Decision:
+    recorder.flush()
+    trace = traceback.format_exc()
+    if isinstance(exc, SoftTimeLimitExceeded):
+        exc = _interruption(run)
+    message = str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {exc}"
+    retry = (
+        not isinstance(exc, Cancelled | StepTimeout)
+        and step_run.attempts_used < spec.get("max_attempts")
+        and is_retryable(exc, spec.get("retry_on"))
+    )
+    now = timezone.now()
+    fields = recorder.final_fields(ctx)
+    with transaction.atomic():
+        FlowRun.objects.select_for_update().get(pk=run.pk)
+        if not _still_mine(step_run, step_run.attempts):
+            return Decision(Outcome.ALREADY_DONE)
+        if isinstance(exc, Cancelled):
+            _end_attempt(step_run, StepStatus.CANCELLED, message, trace)
+            _finish_step(
+                run, step_run, StepStatus.CANCELLED, now, error=message, **fields
+            )
+            logger.warning(
+                "Run %s: step %r cancelled: %s", run.pk, step_run.key, message
+            )
+            return Decision(Outcome.RAN)
+        _end_attempt(step_run, StepStatus.FAILED, message, trace)
+        if not retry:
+            _finish_step(
+                run,
+                step_run,
+                StepStatus.FAILED,
+                now,
+                error=message,
+                traceback=trace,
+                **fields,
+            )
+            logger.error("Run %s: step %r failed: %s", run.pk, step_run.key, message)
+            return Decision(Outcome.RAN)
+        delay = retry_delay(
+            step_run.attempts,
+            spec.get("retry_delay"),
+            spec.get("retry_delay_max"),
+            spec.get("retry_jitter"),
+        )
+        StepRun.objects.filter(pk=step_run.pk).update(
+            status=StepStatus.RETRYING,
+            retry_at=now + timedelta(seconds=delay),
+            error=message,
+            traceback=trace,
+            **fields,
+        )
+        transaction.on_commit(
+            lambda: signals.step_retrying.send(
+                StepRun, run=run, step_run=step_run, error=message, delay=delay
+            )
+        )
+    logger.warning(
+        "Run %s: step %r attempt %d failed, retrying in %.1f s: %s",
+        run.pk,
+        step_run.key,
+        step_run.attempts,
+        delay,
+        message,
+    )
+    return Decision(Outcome.RETRY, delay)
+
+
+def _interruption(run: FlowRun) -> StepError:
+    """Say why Celery interrupted the step: a cancel, or its time limit."""
+    run.refresh_from_db(fields=["status"])
+    if run.status == RunStatus.CANCELLED:
+        return Cancelled(_("The run was cancelled."))
+    return StepTimeout(_("The step ran past its timeout."))
+
+
+def _end_attempt(step_run, status, error: str = "", trace: str = "") -> None:
+    StepAttempt.objects.filter(step_run=step_run, number=step_run.attempts).update(
+        status=status, finished_at=timezone.now(), error=error, traceback=trace
+    )
+
+
+class Heartbeat:
+    """Refreshes a running step's ``heartbeat_at`` from a background thread.
+
+    A step whose heartbeat is older than ``LEASE_SECONDS`` is taken for
+    lost: its worker died, or its machine did.
+    """
+
+    def __init__(self, step_run_pk: int):
+        self.pk = step_run_pk
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopped.set()
+        self.thread.join()
+        return False
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(settings.HEARTBEAT_INTERVAL):
+                StepRun.objects.filter(pk=self.pk, status=StepStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()
+
+
 class Recorder:
-    """Saves a running step's progress, rejected rows and result.
+    """Saves a running step's progress and rejected rows as it works.
 
     Progress is written at most every ``PROGRESS_INTERVAL`` seconds and
-    rejected rows in batches, each by a single query outside the step's own
-    transaction, so a person watching sees them while the step works.
+    rejected rows in batches, each by one query outside the step's own
+    transaction. While saving progress it also checks, at most once a
+    second, whether the run was cancelled or the step ran past its timeout
+    or the run's deadline, and stops the step if so.
     """
 
     batch_size = 200
 
-    def __init__(self, step_run: StepRun):
+    def __init__(self, step_run: StepRun, *, timeout: int | None = None):
         self.step_run = step_run
         self.pending: list[RejectedRow] = []
-        self.stored = 0
+        self.stored = step_run.row_errors.count()
         self.last_progress = 0.0
+        self.last_check = time.monotonic()
+        self.started = time.monotonic()
+        self.timeout = timeout
         self.done: int | None = None
         self.total: int | None = None
 
     def reject(self, rejected: RejectedRow) -> None:
         """Keep ``rejected``, up to ``MAX_ROW_ERRORS`` rows per step run."""
+        signals.row_rejected.send(
+            StepRun, run=self.step_run.run, step_run=self.step_run, rejected=rejected
+        )
         if self.stored + len(self.pending) >= settings.MAX_ROW_ERRORS:
             return
         self.pending.append(rejected)
         if len(self.pending) >= self.batch_size:
-            self._flush()
+            self.flush()
 
     def progress(self, done: int, total: int | None) -> None:
         """Save the progress if the last save is old enough."""
         self.done, self.total = done, total
         now = time.monotonic()
+        if now - self.last_check >= 1.0:
+            self.last_check = now
+            self.check_interruptions()
         if now - self.last_progress < settings.PROGRESS_INTERVAL:
             return
         self.last_progress = now
@@ -164,24 +521,35 @@ class Recorder:
             rows_done=done, rows_total=total
         )
 
-    def finish(self, ctx, status, *, output=None, error="", trace="") -> None:
-        """Save the step's final status, counts, output, state and error."""
-        self._flush()
-        counts = ctx.count_dict()
-        fields = {
-            "status": status,
-            "finished_at": timezone.now(),
-            "output": output if output is not None else {},
-            "state": ctx.state if status == StepStatus.SUCCEEDED else {},
-            "error": error,
-            "traceback": trace,
-            **counts,
-        }
+    def check_interruptions(self) -> None:
+        """Raise if the run was cancelled or a time limit has passed."""
+        if self.timeout and time.monotonic() - self.started > self.timeout:
+            raise StepTimeout(
+                _("The step ran longer than its timeout of %(seconds)d s.")
+                % {"seconds": self.timeout}
+            )
+        attempts = StepRun.objects.filter(pk=self.step_run.pk).values_list(
+            "attempts", flat=True
+        )[0]
+        if attempts != self.step_run.attempts:
+            raise Superseded()
+        status, deadline = FlowRun.objects.filter(pk=self.step_run.run_id).values_list(
+            "status", "deadline_at"
+        )[0]
+        if status == RunStatus.CANCELLED:
+            raise Cancelled(_("The run was cancelled."))
+        if deadline and timezone.now() > deadline:
+            raise Cancelled(_("The run passed its deadline."))
+
+    def final_fields(self, ctx: StepContext) -> dict:
+        """Return the counts and final progress to save with the outcome."""
+        fields = dict(ctx.count_dict())
         if self.done is not None:
             fields.update(rows_done=self.done, rows_total=self.total)
-        StepRun.objects.filter(pk=self.step_run.pk).update(**fields)
+        return fields
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Store the rejected rows kept so far."""
         if not self.pending:
             return
         RowError.objects.bulk_create(
@@ -198,38 +566,3 @@ class Recorder:
         )
         self.stored += len(self.pending)
         self.pending = []
-
-
-def finish_run(run_id: int, *, error: str = "") -> FlowRun:
-    """Give run ``run_id`` its final status from its steps' statuses.
-
-    A run succeeds when every step succeeded. Steps that never started
-    (the canvas broke off) are marked skipped, so nothing stays pending.
-    """
-    with transaction.atomic():
-        run = FlowRun.objects.select_for_update().get(pk=run_id)
-        if run.is_finished:
-            return run
-        now = timezone.now()
-        unfinished = run.step_runs.exclude(status__in=FINISHED_STEP_STATUSES)
-        unfinished.filter(status=StepStatus.RUNNING).update(
-            status=StepStatus.FAILED, finished_at=now, error=error or _("Interrupted.")
-        )
-        unfinished.update(
-            status=StepStatus.SKIPPED, finished_at=now, error=_("Never started.")
-        )
-        statuses = set(run.step_runs.values_list("status", flat=True))
-        ok = not error and statuses <= {StepStatus.SUCCEEDED}
-        run.status = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
-        run.started_at = run.started_at or now
-        run.finished_at = now
-        run.error = error or _failure_summary(run)
-        run.save(update_fields=["status", "started_at", "finished_at", "error"])
-    log = logger.info if ok else logger.error
-    log("Run %s of flow %r %s", run.pk, run.flow.slug, run.status)
-    return run
-
-
-def _failure_summary(run: FlowRun) -> str:
-    failed = run.step_runs.filter(status=StepStatus.FAILED).values_list("key", "error")
-    return "\n".join(f"{key}: {error}" for key, error in failed)

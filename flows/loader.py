@@ -3,21 +3,25 @@
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from .dag import StepSpec, build_graph
+from .dag import POLICY_DEFAULTS, StepSpec, build_graph
 from .errors import GraphError
 from .models import Flow, Step
 
-FLOW_KEYS = {"slug", "name", "description", "is_active", "steps"}
-STEP_KEYS = {"key", "kind", "config", "depends_on", "description"}
+FLOW_OPTIONS = {"is_active", "is_paused", "overlap", "deadline"}
+FLOW_KEYS = {"slug", "name", "description", "steps", *FLOW_OPTIONS}
+STEP_KEYS = {"key", "kind", "config", "depends_on", "description", *POLICY_DEFAULTS}
 
 
 def load_flow(definition: dict) -> Flow:
     """Create or replace the flow described by ``definition``.
 
     ``definition`` is a JSON object: ``slug``, ``name``, optional
-    ``description`` and ``is_active``, and ``steps``, a list of objects
-    with ``key``, ``kind``, ``config``, ``depends_on`` (a list of keys) and
-    an optional ``description``. The whole DAG is validated before
+    ``description``, ``is_active``, ``is_paused``, ``overlap`` and
+    ``deadline``, and ``steps``, a list of objects with ``key``, ``kind``,
+    ``config``, ``depends_on`` (a list of keys), an optional
+    ``description``, and the optional policy settings of
+    :data:`flows.dag.POLICY_DEFAULTS` (trigger rule, condition, retries,
+    timeout, handlers). The whole DAG is validated before
     anything is written; steps of the flow that the definition no longer
     lists are deleted.
 
@@ -42,7 +46,7 @@ def load_flow(definition: dict) -> Flow:
             defaults={
                 "name": definition.get("name", definition["slug"]),
                 "description": definition.get("description", ""),
-                "is_active": definition.get("is_active", True),
+                **{k: definition[k] for k in FLOW_OPTIONS if k in definition},
             },
         )
         flow.steps.exclude(key__in=[spec.key for spec in specs]).delete()
@@ -58,6 +62,7 @@ def load_flow(definition: dict) -> Flow:
                     "config": spec.config,
                     "description": item.get("description", ""),
                     "position": position,
+                    **{name: spec.get(name) for name in POLICY_DEFAULTS},
                 },
             )
         for spec in specs:
@@ -80,4 +85,5 @@ def _spec(item) -> StepSpec:
         kind=item.get("kind", ""),
         config=item.get("config", {}),
         depends_on=tuple(item.get("depends_on", ())),
+        policy={name: item[name] for name in POLICY_DEFAULTS if name in item},
     )

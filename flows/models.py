@@ -19,6 +19,30 @@ class Flow(models.Model):
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Inactive flows cannot be started.")
     )
+    is_paused = models.BooleanField(
+        _("paused"),
+        default=False,
+        help_text=_(
+            "A paused flow starts no new runs, and its running runs start no "
+            "new step until it is resumed."
+        ),
+    )
+    overlap = models.CharField(
+        _("when a run is already active"),
+        max_length=10,
+        choices=[
+            ("allow", _("Start another run beside it")),
+            ("skip", _("Do not start a new run")),
+            ("queue", _("Start the new run when the active one ends")),
+        ],
+        default="allow",
+    )
+    deadline = models.PositiveIntegerField(
+        _("deadline (seconds)"),
+        null=True,
+        blank=True,
+        help_text=_("A run still going after this long is cancelled and fails."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -59,6 +83,66 @@ class Step(models.Model):
         verbose_name=_("depends on"),
         help_text=_("Steps of the same flow that must succeed before this one."),
     )
+    trigger_rule = models.CharField(
+        _("trigger rule"),
+        max_length=20,
+        choices=[
+            ("all_succeeded", _("All upstream steps succeeded")),
+            ("all_done", _("All upstream steps finished, whatever their status")),
+            ("one_succeeded", _("At least one upstream step succeeded")),
+            ("one_failed", _("At least one upstream step failed")),
+            ("none_failed", _("No upstream step failed (skipped is fine)")),
+        ],
+        default="all_succeeded",
+        help_text=_("When the step runs once its upstream steps have finished."),
+    )
+    condition = models.JSONField(
+        _("condition"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'Run only if the context matches, e.g. {"path": "params.full", '
+            '"op": "eq", "value": true}. Empty: always.'
+        ),
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=3, help_text=_("Tries in all, the first included.")
+    )
+    retry_delay = models.FloatField(
+        _("first retry delay (s)"),
+        default=5.0,
+        help_text=_("Seconds before the first retry; doubled for each further one."),
+    )
+    retry_delay_max = models.FloatField(_("longest retry delay (s)"), default=600.0)
+    retry_jitter = models.BooleanField(
+        _("jitter"),
+        default=True,
+        help_text=_("Spread retries randomly up to the delay."),
+    )
+    retry_on = models.JSONField(
+        _("retry on"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Dotted paths of the exceptions worth retrying. Empty: transient "
+            "errors (connections, timeouts, database availability)."
+        ),
+    )
+    timeout = models.PositiveIntegerField(
+        _("timeout (s)"),
+        null=True,
+        blank=True,
+        help_text=_("An attempt running longer than this fails."),
+    )
+    handlers = models.JSONField(
+        _("handlers"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Dotted paths of callables per event: before_step, after_step, "
+            "on_step_error, before_row, after_row, on_row_error."
+        ),
+    )
     description = models.TextField(_("description"), blank=True)
     position = models.PositiveIntegerField(
         _("position"), default=0, help_text=_("Order in lists; does not affect runs.")
@@ -93,6 +177,10 @@ class RunStatus(models.TextChoices):
     RUNNING = "running", _("Running")
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+FINISHED_RUN_STATUSES = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 
 
 class StepStatus(models.TextChoices):
@@ -100,12 +188,19 @@ class StepStatus(models.TextChoices):
 
     PENDING = "pending", _("Pending")
     RUNNING = "running", _("Running")
+    RETRYING = "retrying", _("Waiting to retry")
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
     SKIPPED = "skipped", _("Skipped")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
-FINISHED_STEP_STATUSES = {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED}
+FINISHED_STEP_STATUSES = {
+    StepStatus.SUCCEEDED,
+    StepStatus.FAILED,
+    StepStatus.SKIPPED,
+    StepStatus.CANCELLED,
+}
 
 
 class Trigger(models.TextChoices):
@@ -141,9 +236,29 @@ class FlowRun(models.Model):
         help_text=_("The steps, configs and dependencies this run executes."),
     )
     error = models.TextField(_("error"), blank=True)
+    shared = models.JSONField(
+        _("shared"),
+        default=dict,
+        blank=True,
+        help_text=_("A dict every step of the run can read and add to."),
+    )
+    generation = models.PositiveIntegerField(
+        _("generation"),
+        default=0,
+        editable=False,
+        help_text=_("How many times the run was sent to the workers."),
+    )
+    history = models.JSONField(
+        _("history"),
+        default=list,
+        blank=True,
+        editable=False,
+        help_text=_("Recovery actions taken on the run, oldest first."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    deadline_at = models.DateTimeField(_("deadline"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -157,7 +272,7 @@ class FlowRun(models.Model):
     @property
     def is_finished(self) -> bool:
         """Whether the run has reached a final status."""
-        return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+        return self.status in FINISHED_RUN_STATUSES
 
     @property
     def duration(self):
@@ -167,14 +282,11 @@ class FlowRun(models.Model):
         return None
 
     def context(self) -> dict:
-        """Return the run's action context: parameters and step outputs."""
-        outputs = {
-            key: output
-            for key, output in self.step_runs.filter(
-                status=StepStatus.SUCCEEDED
-            ).values_list("key", "output")
-        }
-        return {"params": self.params, "outputs": outputs}
+        """Return the run's action context: parameters, step outputs and the
+        shared dict."""
+        succeeded = self.step_runs.filter(status=StepStatus.SUCCEEDED)
+        outputs = dict(succeeded.values_list("key", "output"))
+        return {"params": self.params, "outputs": outputs, "shared": self.shared}
 
 
 class StepRun(models.Model):
@@ -192,8 +304,24 @@ class StepRun(models.Model):
         _("status"), max_length=20, choices=StepStatus, default=StepStatus.PENDING
     )
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    attempts_before = models.PositiveIntegerField(
+        _("attempts before the last recovery"),
+        default=0,
+        editable=False,
+        help_text=_("A resume or rerun gives the step its full attempts again."),
+    )
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        _("last sign of life"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Refreshed while an attempt runs; a stale one means a lost worker."
+        ),
+    )
+    retry_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    task_id = models.CharField(_("Celery task"), max_length=255, blank=True)
     created = models.PositiveIntegerField(_("created"), default=0)
     updated = models.PositiveIntegerField(_("updated"), default=0)
     unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
@@ -229,6 +357,11 @@ class StepRun(models.Model):
             return self.finished_at - self.started_at
         return None
 
+    @property
+    def attempts_used(self) -> int:
+        """Attempts made since the run was last resumed or rerun."""
+        return self.attempts - self.attempts_before
+
 
 class RowError(models.Model):
     """A row or object a step refused, with where and why."""
@@ -261,3 +394,39 @@ class RowError(models.Model):
     def __str__(self):
         where = self.row_number if self.row_number is not None else self.object_pk
         return f"{where}: {self.message}"
+
+
+class StepAttempt(models.Model):
+    """One try of a step run: when, how it ended, and why."""
+
+    step_run = models.ForeignKey(
+        StepRun,
+        on_delete=models.CASCADE,
+        related_name="attempt_log",
+        verbose_name=_("step run"),
+    )
+    number = models.PositiveIntegerField(_("attempt"))
+    status = models.CharField(_("status"), max_length=20, choices=StepStatus)
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    waited = models.FloatField(
+        _("waited (s)"),
+        default=0,
+        help_text=_("Seconds of back-off before this attempt started."),
+    )
+    error = models.TextField(_("error"), blank=True)
+    traceback = models.TextField(_("traceback"), blank=True)
+    worker = models.CharField(_("worker"), max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["step_run", "number"]
+        verbose_name = _("step attempt")
+        verbose_name_plural = _("step attempts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["step_run", "number"], name="syncflow_attempt_number"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.step_run.key} #{self.number} ({self.status})"

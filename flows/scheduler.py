@@ -1,17 +1,24 @@
 """Start runs and hand them to Celery as chains, groups and chords."""
 
 import logging
+from datetime import timedelta
 
 from celery import chain, chord, group
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .dag import ChainNode, GroupNode, StepNode, build_graph, flow_specs, plan_canvas
 from .dag import specs_from_snapshot
 from .errors import RunError
-from .models import Flow, FlowRun, StepRun, Trigger
+from .models import Flow, FlowRun, RunStatus, StepRun, Trigger
 
 logger = logging.getLogger(__name__)
+
+
+class RunSkipped(RunError):
+    """No run was started: the flow's overlap policy is "skip" and a run of
+    it is active."""
 
 
 def start_run(
@@ -20,7 +27,10 @@ def start_run(
     """Create a run of ``flow`` and send it to the workers once committed.
 
     The flow's steps are validated and copied into the run, so editing the
-    flow while it runs changes nothing for that run.
+    flow while it runs changes nothing for that run. When a run of the flow
+    is active already, the flow's overlap policy decides: ``allow`` starts
+    this one beside it, ``queue`` keeps this one queued until the active
+    one ends, ``skip`` starts nothing.
 
     Args:
         flow: The flow to run.
@@ -32,6 +42,7 @@ def start_run(
 
     Raises:
         RunError: If the flow is inactive.
+        RunSkipped: If the overlap policy is ``skip`` and a run is active.
         GraphError: If the flow's steps do not form a valid DAG.
     """
     if not flow.is_active:
@@ -39,17 +50,42 @@ def start_run(
     specs = flow_specs(flow)
     build_graph(specs)
     with transaction.atomic():
+        # Locking the flow serialises the overlap checks of runs started
+        # at the same moment.
+        flow = Flow.objects.select_for_update().get(pk=flow.pk)
+        active = flow.runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+        busy = active.exists()
+        if busy and flow.overlap == "skip":
+            raise RunSkipped(
+                _("Flow %(flow)r has a run going already; its overlap policy is skip.")
+                % {"flow": flow.slug}
+            )
+        held = busy and flow.overlap == "queue"
+        now = timezone.now()
         run = FlowRun.objects.create(
             flow=flow,
             params=params or {},
             trigger=trigger,
             graph={"steps": [spec.as_json() for spec in specs]},
+            generation=0 if held else 1,
+            deadline_at=(
+                now + timedelta(seconds=flow.deadline)
+                if flow.deadline and not held
+                else None
+            ),
         )
         StepRun.objects.bulk_create(
             StepRun(run=run, key=spec.key, kind=spec.kind) for spec in specs
         )
-        transaction.on_commit(lambda: dispatch(run))
-    logger.info("Run %s of flow %r queued with %d steps", run.pk, flow.slug, len(specs))
+        if not held:
+            transaction.on_commit(lambda: dispatch(run))
+    logger.info(
+        "Run %s of flow %r %s with %d steps",
+        run.pk,
+        flow.slug,
+        "held in the queue" if held else "queued",
+        len(specs),
+    )
     return run
 
 
@@ -68,17 +104,23 @@ def build_canvas(run: FlowRun):
 
     graph = build_graph(specs_from_snapshot(run.graph), check_configs=False)
     plan = plan_canvas(graph)
-    parts = [] if plan.root is None else [_signature(run.pk, plan.root, plan.waits)]
-    canvas = _sequence(parts + [finish_run.si(run.pk)])
+    parts = [] if plan.root is None else [_signature(run, graph, plan.root)]
+    canvas = _sequence(parts + [finish_run.si(run.pk, run.generation)])
     return canvas.on_error(run_failed.s(run.pk))
 
 
-def _signature(run_id: int, node, waits: dict):
+def _signature(run: FlowRun, graph, node):
     from .tasks import run_step
 
     if isinstance(node, StepNode):
-        return run_step.si(run_id, node.key, waits.get(node.key, []))
-    parts = [_signature(run_id, part, waits) for part in node.parts]
+        signature = run_step.si(run.pk, node.key, run.generation)
+        timeout = graph.nodes[node.key]["spec"].get("timeout")
+        if timeout:
+            # Celery's soft limit stops a step blocked in a call that never
+            # reports progress; the hard limit is a last resort after it.
+            signature.set(soft_time_limit=timeout, time_limit=timeout + 30)
+        return signature
+    parts = [_signature(run, graph, part) for part in node.parts]
     if isinstance(node, GroupNode):
         return group(parts)
     assert isinstance(node, ChainNode)

@@ -1,32 +1,64 @@
-"""Celery tasks: each loads a run and hands it to :mod:`flows.execution`."""
+"""Celery tasks: each loads a run and hands it to the code that does the work."""
 
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
 
 from .conf import settings
-from .execution import Outcome, execute_step, finish_run as finish
+from .control import Sweeper, fail_run, finish_run as finish, sweep
+from .execution import Outcome, execute_step
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, name="syncflow.run_step", max_retries=None, acks_late=True)
-def run_step(self, run_id: int, key: str, waits: list[str]):
-    """Run one step; re-queue itself while a step it waits for is unfinished."""
-    outcome = execute_step(run_id, key, waits)
-    if outcome is Outcome.WAITING:
+def run_step(self, run_id: int, key: str, generation: int):
+    """Run one step; ask again later while it must wait or retry."""
+    decision = execute_step(run_id, key, generation, task_id=self.request.id or "")
+    if decision.outcome in (Outcome.WAITING, Outcome.RETRY):
+        raise self.retry(countdown=max(decision.delay, 0.01))
+    return decision.outcome.value
+
+
+@shared_task(bind=True, name="syncflow.finish_run", max_retries=None, acks_late=True)
+def finish_run(self, run_id: int, generation: int):
+    """Give a run its final status once every step has finished."""
+    run = finish(run_id, generation)
+    if run is None:
         raise self.retry(countdown=settings.WAIT_POLL_INTERVAL)
-    return outcome.value
-
-
-@shared_task(name="syncflow.finish_run", acks_late=True)
-def finish_run(run_id: int):
-    """Give a run its final status once its canvas has completed."""
-    return finish(run_id).status
+    return run.status
 
 
 @shared_task(name="syncflow.run_failed")
 def run_failed(request, exc, traceback, run_id: int):
     """Fail a run whose canvas broke off with an error outside any step."""
     logger.error("Run %s: task %s broke off the run: %r", run_id, request.id, exc)
-    finish(run_id, error=f"{type(exc).__name__}: {exc}")
+    fail_run(run_id, f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(name="syncflow.sweep")
+def sweep_runs():
+    """Send out again the runs that lost a worker or stalled (see control.sweep)."""
+    return sweep()
+
+
+_sweeper: Sweeper | None = None
+
+
+@worker_ready.connect
+def start_sweeper(**kwargs):
+    """Let every worker look for lost runs: at start, then every so often."""
+    global _sweeper
+    try:
+        sweep()
+    except Exception:
+        logger.exception("The sweep for lost runs failed")
+    _sweeper = Sweeper()
+    _sweeper.start()
+
+
+@worker_shutdown.connect
+def stop_sweeper(**kwargs):
+    if _sweeper is not None:
+        _sweeper.stopped.set()

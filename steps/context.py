@@ -52,10 +52,15 @@ class StepContext:
             through other steps, keyed by step key.
         state: JSON-serialisable state the step keeps across rows (the
             previous row, running totals); it is saved with the step run.
+        shared: A JSON-serialisable dict shared by every step of the run;
+            the keys a step changes are merged into the run's when the step
+            succeeds.
         counts: How many rows were created, updated, left unchanged and
             refused.
         on_rejected: Called with each :class:`RejectedRow` as it happens.
         on_progress: Called with ``(done, total)``; ``total`` may be ``None``.
+        row_handlers: Callables per row event (``before_row``,
+            ``after_row``, ``on_row_error``), for kinds that work on rows.
     """
 
     run_id: int | None = None
@@ -63,13 +68,22 @@ class StepContext:
     params: dict[str, Any] = field(default_factory=dict)
     upstream: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)
     on_rejected: Callable[[RejectedRow], None] | None = None
     on_progress: Callable[[int, int | None], None] | None = None
+    row_handlers: dict[str, list[Callable]] = field(default_factory=dict)
     rejected: list[RejectedRow] = field(default_factory=list)
 
     def reject(
-        self, row, message: str, *, column=None, value=None, code="invalid", object_pk=None
+        self,
+        row,
+        message: str,
+        *,
+        column=None,
+        value=None,
+        code="invalid",
+        object_pk=None,
     ):
         """Record that ``row`` was refused and count it as failed.
 

@@ -21,7 +21,9 @@ class ConfigError(StepError):
         field: The config key at fault, when known.
     """
 
-    def __init__(self, message: str, *, step: str | None = None, field: str | None = None):
+    def __init__(
+        self, message: str, *, step: str | None = None, field: str | None = None
+    ):
         self.step = step
         self.field = field
         super().__init__(message)
@@ -55,3 +57,19 @@ class RowRejected(StepError):
         self.value = value
         self.code = code
         super().__init__(message)
+
+
+class TransientError(StepError):
+    """A failure worth trying again: a server that did not answer, a lock.
+
+    Steps are retried on this error (and on connection errors, timeouts and
+    database availability errors) by default; see the retry policy.
+    """
+
+
+class Cancelled(StepError):
+    """The run was cancelled, or ran past its deadline, while the step worked."""
+
+
+class StepTimeout(StepError):
+    """The step ran longer than its timeout."""

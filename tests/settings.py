@@ -25,10 +25,17 @@ if os.environ.get("SYNCFLOW_TEST_WORKER") == "1":
     _database["NAME"] = _database["TEST"]["NAME"]
 
 SYNCFLOW = {
-    "STEP_KINDS": ["tests.testapp.kinds.Pause", "tests.testapp.kinds.Fail"],
+    "STEP_KINDS": [
+        "tests.testapp.kinds.Pause",
+        "tests.testapp.kinds.Fail",
+        "tests.testapp.kinds.Flaky",
+    ],
     "PROGRESS_INTERVAL": 0,
     "WAIT_POLL_INTERVAL": 0.1,
     "WAIT_POLL_SECONDS": 0.05,
+    "HEARTBEAT_INTERVAL": 0.5,
+    "LEASE_SECONDS": 5,
+    "SWEEP_INTERVAL": 1,
 }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -6,10 +6,12 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from flows.conf import settings
+from flows.control import cancel_run, set_paused, sweep
 from flows.dag import build_graph, flow_specs
 from flows.errors import FlowError
 from flows.loader import load_flow
 from flows.models import Flow, FlowRun, RunStatus
+from flows.recovery import apply_plan, plan_rerun, plan_resume, plan_skip
 from flows.report import progress_line, run_report
 from flows.scheduler import start_run
 
@@ -46,6 +48,30 @@ class Command(BaseCommand):
         report = commands.add_parser("report", help="Print the report of a run.")
         report.add_argument("run", type=int, help="The run's id.")
 
+        cancel = commands.add_parser("cancel", help="Cancel a run.")
+        cancel.add_argument("run", type=int, help="The run's id.")
+
+        for name, text in (
+            ("resume", "Run again the steps of a run that did not succeed."),
+            ("rerun", "Run a step of a run and everything after it again."),
+            ("skip", "Mark a failed step skipped and go on downstream."),
+        ):
+            action = commands.add_parser(name, help=text)
+            action.add_argument("run", type=int, help="The run's id.")
+            if name in ("rerun", "skip"):
+                action.add_argument("step", help="The step's key.")
+            if name == "rerun":
+                action.add_argument("--param", action="append", default=None)
+            action.add_argument(
+                "--yes", action="store_true", help="Act without asking; else only show."
+            )
+            action.add_argument("--wait", action="store_true", help="Wait and report.")
+
+        for name, text in (("pause", "Pause a flow."), ("unpause", "Resume a flow.")):
+            commands.add_parser(name, help=text).add_argument("flow", help="Its slug.")
+
+        commands.add_parser("sweep", help="Send out again runs that lost a worker.")
+
     def handle(self, *args, action, **options):
         try:
             return getattr(self, f"handle_{action}")(**options)
@@ -76,11 +102,52 @@ class Command(BaseCommand):
         self.stdout.write(f"Flow {flow!r} is valid: {graph.number_of_nodes()} steps.")
 
     def handle_report(self, run, **options):
+        self.stdout.write(run_report(self._run(run)))
+
+    def handle_cancel(self, run, **options):
+        found = cancel_run(self._run(run))
+        self.stdout.write(f"Run {found.pk} is {found.status}.")
+
+    def handle_resume(self, run, **options):
+        self._recover(plan_resume(self._run(run)), **options)
+
+    def handle_rerun(self, run, step, param, **options):
+        params = None if param is None else _params(param)
+        self._recover(plan_rerun(self._run(run), step, params), **options)
+
+    def handle_skip(self, run, step, **options):
+        self._recover(plan_skip(self._run(run), step), **options)
+
+    def _recover(self, plan, *, yes, wait, **options):
+        self.stdout.write(f"Run {plan.run_id}, {plan.action}: {plan.describe()}")
+        if not yes:
+            self.stdout.write("Nothing done; add --yes to act.")
+            return
+        run = apply_plan(plan, by="syncflow command")
+        self.stdout.write(f"Run {run.pk} is queued again.")
+        if wait:
+            run = self._wait(run, None)
+            self.stdout.write(run_report(run))
+            if run.status != RunStatus.SUCCEEDED:
+                raise CommandError(f"Run {run.pk} {run.status}.", returncode=1)
+
+    def handle_pause(self, flow, **options):
+        set_paused(self._flow(flow), True)
+        self.stdout.write(f"Flow {flow!r} paused.")
+
+    def handle_unpause(self, flow, **options):
+        set_paused(self._flow(flow), False)
+        self.stdout.write(f"Flow {flow!r} resumed.")
+
+    def handle_sweep(self, **options):
+        resent = sweep()
+        self.stdout.write(f"Runs sent out again: {resent or 'none'}.")
+
+    def _run(self, run_id: int) -> FlowRun:
         try:
-            found = FlowRun.objects.get(pk=run)
+            return FlowRun.objects.get(pk=run_id)
         except FlowRun.DoesNotExist:
-            raise CommandError(f"There is no run {run}.") from None
-        self.stdout.write(run_report(found))
+            raise CommandError(f"There is no run {run_id}.") from None
 
     def _flow(self, slug: str) -> Flow:
         try:

@@ -1,0 +1,261 @@
+"""Finish, cancel and watch over runs; pause and resume flows.
+
+Every change here happens in a transaction that locks the run's row, the
+same lock a step takes to claim itself, so a run's steps, its finish and a
+cancel never step on each other, on one worker or on many.
+"""
+
+import logging
+import threading
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from . import signals
+from .conf import settings
+from .models import FINISHED_STEP_STATUSES, Flow, FlowRun, RunStatus, StepRun
+from .models import StepStatus
+from .rules import run_status
+
+logger = logging.getLogger(__name__)
+
+RUN_SIGNALS = {
+    RunStatus.SUCCEEDED: signals.run_succeeded,
+    RunStatus.FAILED: signals.run_failed,
+    RunStatus.CANCELLED: signals.run_cancelled,
+}
+
+
+def finish_run(run_id: int, generation: int | None = None) -> FlowRun | None:
+    """Give run ``run_id`` its final status once every step has finished.
+
+    Returns:
+        The run, or ``None`` while a step has yet to finish (the caller
+        asks again later).
+    """
+    with transaction.atomic():
+        run = FlowRun.objects.select_for_update().get(pk=run_id)
+        if run.is_finished or (generation is not None and generation != run.generation):
+            return run
+        statuses = list(run.step_runs.values_list("status", flat=True))
+        if any(status not in FINISHED_STEP_STATUSES for status in statuses):
+            return None
+        now = timezone.now()
+        run.status = run_status(statuses)
+        run.started_at = run.started_at or now
+        run.finished_at = now
+        run.error = _failure_summary(run)
+        run.save(update_fields=["status", "started_at", "finished_at", "error"])
+        _after_finish(run)
+    log = logger.info if run.status == RunStatus.SUCCEEDED else logger.error
+    log("Run %s of flow %r %s", run.pk, run.flow.slug, run.status)
+    return run
+
+
+def fail_run(run_id: int, error: str) -> None:
+    """Fail a run at once, for an error outside any step (a broken canvas).
+
+    Steps still running are marked failed, and steps that never started
+    are marked skipped, so nothing of the run looks as if it might go on.
+    """
+    with transaction.atomic():
+        run = FlowRun.objects.select_for_update().get(pk=run_id)
+        if run.is_finished:
+            return
+        now = timezone.now()
+        steps = run.step_runs.exclude(status__in=FINISHED_STEP_STATUSES)
+        steps.filter(status=StepStatus.RUNNING).update(
+            status=StepStatus.FAILED, finished_at=now, error=error
+        )
+        steps.update(
+            status=StepStatus.SKIPPED, finished_at=now, error=_("Never started.")
+        )
+        run.status, run.finished_at, run.error = RunStatus.FAILED, now, error
+        run.started_at = run.started_at or now
+        run.save(update_fields=["status", "started_at", "finished_at", "error"])
+        _after_finish(run)
+    logger.error("Run %s failed: %s", run_id, error)
+
+
+def cancel_run(run: FlowRun, reason: str = "") -> FlowRun:
+    """Cancel ``run``: nothing more starts, and running steps are stopped.
+
+    Steps waiting to start are marked cancelled at once. A running step is
+    sent Celery's soft time limit signal (on workers that can receive
+    remote control commands) and in any case stops at its next progress
+    report; it is then marked cancelled.
+
+    Returns:
+        The run, reloaded.
+    """
+    with transaction.atomic():
+        locked = FlowRun.objects.select_for_update().get(pk=run.pk)
+        if not locked.is_finished:
+            cancel_locked(locked, reason or _("Cancelled by hand."))
+    run.refresh_from_db()
+    return run
+
+
+def cancel_locked(run: FlowRun, reason: str) -> None:
+    """Cancel a run whose row the caller has locked."""
+    now = timezone.now()
+    waiting = run.step_runs.filter(status__in=[StepStatus.PENDING, StepStatus.RETRYING])
+    waiting.update(status=StepStatus.CANCELLED, finished_at=now, error=reason)
+    running = list(
+        run.step_runs.filter(status=StepStatus.RUNNING).values_list(
+            "task_id", flat=True
+        )
+    )
+    run.status, run.finished_at, run.error = RunStatus.CANCELLED, now, reason
+    run.started_at = run.started_at or now
+    run.save(update_fields=["status", "started_at", "finished_at", "error"])
+    transaction.on_commit(lambda: _revoke([t for t in running if t]))
+    _after_finish(run)
+    logger.warning("Run %s cancelled: %s", run.pk, reason)
+
+
+def _revoke(task_ids: list[str]) -> None:
+    if not task_ids:
+        return
+    from celery import current_app
+
+    try:
+        current_app.control.revoke(task_ids, terminate=True, signal="SIGUSR1")
+    except Exception as exc:  # A broker without broadcast: steps stop on their own.
+        logger.warning("Could not revoke tasks %s: %s", task_ids, exc)
+
+
+def _after_finish(run: FlowRun) -> None:
+    """Send the run's signal and start the next queued run of its flow."""
+    signal = RUN_SIGNALS[run.status]
+    transaction.on_commit(lambda: signal.send(FlowRun, run=run))
+    following = (
+        FlowRun.objects.filter(
+            flow_id=run.flow_id, status=RunStatus.QUEUED, generation=0
+        )
+        .order_by("created_at", "pk")
+        .first()
+    )
+    if following is not None:
+        redispatch_locked(following)
+
+
+def redispatch_locked(run: FlowRun) -> None:
+    """Send a run, whose row the caller has locked, to the workers again.
+
+    The run's generation goes up by one, so tasks of the earlier dispatch
+    that are still queued or waiting find themselves stale and do nothing.
+    """
+    from .scheduler import dispatch
+
+    run.generation += 1
+    if run.deadline_at is None and run.flow.deadline:
+        run.deadline_at = timezone.now() + timedelta(seconds=run.flow.deadline)
+    run.save(update_fields=["generation", "deadline_at"])
+    transaction.on_commit(lambda: dispatch(run))
+
+
+def _failure_summary(run: FlowRun) -> str:
+    failed = run.step_runs.filter(status=StepStatus.FAILED).values_list("key", "error")
+    return "\n".join(f"{key}: {error}" for key, error in failed)
+
+
+def set_paused(flow: Flow, paused: bool) -> None:
+    """Pause or resume ``flow``.
+
+    While a flow is paused, runs of it start no new step (the steps
+    waiting check again every ``WAIT_POLL_INTERVAL`` seconds) and
+    scheduled runs are not started; steps already running go on.
+    """
+    Flow.objects.filter(pk=flow.pk).update(is_paused=paused)
+    flow.is_paused = paused
+    logger.info("Flow %r %s", flow.slug, "paused" if paused else "resumed")
+
+
+def sweep() -> list[int]:
+    """Find runs that lost a worker or stalled, and send them out again.
+
+    A running step whose heartbeat is older than ``LEASE_SECONDS`` lost
+    its worker: the attempt is recorded as failed, and the step retried if
+    attempts remain. A run with no sign of life for that long (its queued
+    tasks went with a dead worker) is dispatched again. Runs past their
+    deadline are cancelled. Every worker calls this every
+    ``SWEEP_INTERVAL`` seconds; ``syncflow sweep`` calls it once.
+
+    Returns:
+        The ids of the runs sent out again.
+    """
+    from .execution import record_lost_attempt, run_graph
+
+    resent = []
+    lease = timedelta(seconds=settings.LEASE_SECONDS)
+    active = FlowRun.objects.filter(
+        status__in=[RunStatus.QUEUED, RunStatus.RUNNING], generation__gt=0
+    )
+    for run_id in active.values_list("pk", flat=True):
+        with transaction.atomic():
+            run = (
+                FlowRun.objects.select_for_update()
+                .select_related("flow")
+                .get(pk=run_id)
+            )
+            now = timezone.now()
+            if run.is_finished or run.flow.is_paused:
+                continue
+            if run.deadline_at and now > run.deadline_at:
+                cancel_locked(run, _("The run passed its deadline."))
+                continue
+            steps = list(run.step_runs.all())
+            lost = [
+                s
+                for s in steps
+                if s.status == StepStatus.RUNNING and _silent(s, now, lease)
+            ]
+            if not lost and not _stalled(run, steps, now, lease):
+                continue
+            graph = run_graph(run)
+            for step_run in lost:
+                record_lost_attempt(
+                    run, step_run, graph.nodes[step_run.key]["spec"], now
+                )
+            redispatch_locked(run)
+            resent.append(run.pk)
+    if resent:
+        logger.warning("Runs sent out again after a lost worker or a stall: %s", resent)
+    return resent
+
+
+def _silent(step_run: StepRun, now, lease) -> bool:
+    beat = step_run.heartbeat_at or step_run.started_at
+    return beat is None or now - beat > lease
+
+
+def _stalled(run: FlowRun, steps: list[StepRun], now, lease) -> bool:
+    """Whether nothing of ``run`` has moved for longer than ``lease``."""
+    if any(s.status == StepStatus.RUNNING for s in steps):
+        return False
+    if any(s.status == StepStatus.RETRYING and s.retry_at > now for s in steps):
+        return False
+    moments = [run.created_at, run.started_at]
+    for s in steps:
+        moments += [s.finished_at, s.heartbeat_at, s.retry_at]
+    return now - max(m for m in moments if m is not None) > lease
+
+
+class Sweeper(threading.Thread):
+    """Calls :func:`sweep` every ``SWEEP_INTERVAL`` seconds until stopped."""
+
+    def __init__(self):
+        super().__init__(name="syncflow-sweeper", daemon=True)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(settings.SWEEP_INTERVAL):
+            try:
+                sweep()
+            except Exception:
+                logger.exception("The sweep for lost runs failed")
+            finally:
+                connection.close()
