@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,65 +16,87 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER_START_TIMEOUT = 90
 
 
+class WorkerProcess:
+    """A real Celery worker in its own process group, on the test database.
+
+    The worker uses the same settings module, told to use the database
+    pytest-django created, and consumes from a queue named for this
+    session, so leftovers of an earlier session never reach it.
+    """
+
+    def __init__(self):
+        self.log_path = Path(settings.VAR_DIR) / "worker.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(
+            os.environ,
+            SYNCFLOW_TEST_WORKER="1",
+            DJANGO_SETTINGS_MODULE="tests.settings",
+            PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "demo")]),
+        )
+        command = [
+            sys.executable, "-m", "celery", "-A", "bikeshop", "worker",
+            "--concurrency=4", "--loglevel=INFO",
+            f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+            "--without-gossip", "--without-mingle", "--hostname=syncflow-test@%h",
+        ]
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait_until_ready(offset)
+
+    def ensure_running(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+
+    def kill(self) -> None:
+        """Kill the worker and its pool processes at once, as a crash would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def _wait_until_ready(self, offset: int) -> None:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"The worker exited:\n{self._log(offset)}")
+            if " ready." in self._log(offset):
+                return
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"The worker did not start:\n{self._log(offset)}")
+
+    def _log(self, offset: int) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+
 @pytest.fixture(scope="session")
 def worker_process(django_db_setup, django_db_blocker):
-    """Start one real Celery worker for the session, on the test database.
-
-    The worker runs in its own process with the same settings module, told
-    to use the database pytest-django created; it consumes from a queue
-    named for this session, so leftovers of an earlier session never reach
-    it.
-    """
-    log_path = Path(settings.VAR_DIR) / "worker.log"
-    env = dict(
-        os.environ,
-        SYNCFLOW_TEST_WORKER="1",
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "demo")]),
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "bikeshop",
-        "worker",
-        "--concurrency=4",
-        "--loglevel=INFO",
-        f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
-        "--without-gossip",
-        "--without-mingle",
-        "--hostname=syncflow-test@%h",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    _wait_until_ready(process, log_path)
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _wait_until_ready(process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + WORKER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"The worker exited:\n{log_path.read_text()}")
-        if " ready." in log_path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"The worker did not start:\n{log_path.read_text()}")
+    """Start one real Celery worker for the session (see WorkerProcess)."""
+    worker = WorkerProcess()
+    worker.start()
+    yield worker
+    worker.stop()
 
 
 @pytest.fixture
 def worker(worker_process, transactional_db):
     """A running worker and a database it can see what the test commits to."""
+    worker_process.ensure_running()
     return worker_process
 
 
