@@ -9,8 +9,6 @@ succeeded, failed, waiting to retry, or cancelled.
 import json
 import logging
 import socket
-import threading
-import time
 import traceback
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,27 +16,24 @@ from enum import Enum
 
 import networkx as nx
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from steps.context import RejectedRow, StepContext, check_serialisable
+from steps.context import StepContext, check_serialisable
 from steps.errors import Cancelled, StepError, StepTimeout
 from steps.registry import get_kind
 
 from . import signals
 from .conf import settings
 from .dag import build_graph, specs_from_snapshot
-from .models import FINISHED_STEP_STATUSES, FlowRun, RowError, RunStatus, StepAttempt
+from .models import FINISHED_STEP_STATUSES, FlowRun, RunStatus, StepAttempt
 from .models import StepRun, StepStatus
+from .recorder import Heartbeat, Recorder, Superseded
 from .rules import condition_holds, is_retryable, retry_delay, rule_allows
 
 logger = logging.getLogger(__name__)
-
-
-class Superseded(Exception):
-    """A newer attempt of the step took over; this one must record nothing."""
 
 
 class Outcome(Enum):
@@ -50,6 +45,7 @@ class Outcome(Enum):
     WAITING = "waiting"
     RETRY = "retry"
     STALE = "stale"
+    POLL = "poll"
 
 
 @dataclass
@@ -82,6 +78,10 @@ def execute_step(run_id: int, key: str, generation: int, task_id: str = "") -> D
         attempt failed and the next one is due after ``delay`` seconds.
     """
     decision = _claim(run_id, key, generation, task_id)
+    if decision.outcome is Outcome.POLL:
+        from .chunks import poll_chunks
+
+        return poll_chunks(run_id, key, generation)
     if decision.outcome is not Outcome.RAN:
         return decision
     return _attempt(run_id, key)
@@ -110,6 +110,8 @@ def _claim(run_id: int, key: str, generation: int, task_id: str) -> Decision:
         graph = run_graph(run)
         spec = graph.nodes[key]["spec"]
         if step_run.status == StepStatus.RUNNING:
+            if task_id and task_id == step_run.task_id:
+                return Decision(Outcome.POLL)
             if not _lease_expired(step_run, now):
                 return Decision(Outcome.WAITING, poll)
             if not record_lost_attempt(run, step_run, spec, now):
@@ -127,7 +129,7 @@ def _claim(run_id: int, key: str, generation: int, task_id: str) -> Decision:
         _mark_run_running(run, now)
         reason = _reason_to_skip(run, graph, spec, upstream)
         if reason:
-            _finish_step(run, step_run, StepStatus.SKIPPED, now, error=reason)
+            finish_step(run, step_run, StepStatus.SKIPPED, now, error=reason)
             logger.info("Run %s: step %r skipped: %s", run_id, key, reason)
             return Decision(Outcome.SKIPPED)
         step_run.task_id = task_id
@@ -155,7 +157,7 @@ def record_lost_attempt(run: FlowRun, step_run: StepRun, spec, now) -> bool:
         step_run.status, step_run.retry_at = StepStatus.RETRYING, now
         step_run.save(update_fields=["status", "retry_at"])
         return True
-    _finish_step(run, step_run, StepStatus.FAILED, now, error=message)
+    finish_step(run, step_run, StepStatus.FAILED, now, error=message)
     return False
 
 
@@ -178,7 +180,7 @@ def _reason_to_skip(run: FlowRun, graph, spec, upstream: dict) -> str:
     if condition:
         context = {
             "params": run.params,
-            "outputs": _upstream_outputs(run, graph, spec.key),
+            "outputs": upstream_outputs(run, graph, spec.key),
             "shared": run.shared,
         }
         if not condition_holds(condition, context):
@@ -189,9 +191,10 @@ def _reason_to_skip(run: FlowRun, graph, spec, upstream: dict) -> str:
 
 
 def _start_attempt(run: FlowRun, step_run: StepRun, now) -> None:
-    # A new attempt works through every row again, so the rows the last
-    # attempt rejected would be reported twice.
-    step_run.row_errors.all().delete()
+    # A new attempt works through its rows again (for a chunked step, those
+    # of the chunks that did not finish), so the rows the last attempt
+    # rejected would be reported twice.
+    step_run.row_errors.exclude(chunk__status=StepStatus.SUCCEEDED).delete()
     previous = step_run.attempt_log.order_by("-number").first()
     waited = (now - previous.finished_at).total_seconds() if previous else 0.0
     step_run.status = StepStatus.RUNNING
@@ -223,7 +226,7 @@ def _start_attempt(run: FlowRun, step_run: StepRun, now) -> None:
         )
 
 
-def _finish_step(run, step_run, status, now, *, error: str = "", **fields) -> None:
+def finish_step(run, step_run, status, now, *, error: str = "", **fields) -> None:
     """Save a step run's final status, and send its signal once committed."""
     StepRun.objects.filter(pk=step_run.pk).update(
         status=status, finished_at=now, error=error, **fields
@@ -241,7 +244,7 @@ def _finish_step(run, step_run, status, now, *, error: str = "", **fields) -> No
         )
 
 
-def _upstream_outputs(run: FlowRun, graph: nx.DiGraph, key: str) -> dict:
+def upstream_outputs(run: FlowRun, graph: nx.DiGraph, key: str) -> dict:
     keys = nx.ancestors(graph, key)
     rows = run.step_runs.filter(key__in=keys, status=StepStatus.SUCCEEDED)
     return dict(rows.values_list("key", "output"))
@@ -261,20 +264,7 @@ def _attempt(run_id: int, key: str) -> Decision:
     }
     recorder = Recorder(step_run, timeout=spec.get("timeout"))
     attempt = step_run.attempts
-    ctx = StepContext(
-        run_id=run_id,
-        step_key=key,
-        params=run.params,
-        upstream=_upstream_outputs(run, graph, key),
-        shared=dict(run.shared),
-        state=dict(step_run.state),
-        on_rejected=recorder.reject,
-        on_progress=recorder.progress,
-        row_handlers={
-            event: handlers.get(event, [])
-            for event in ("before_row", "after_row", "on_row_error")
-        },
-    )
+    ctx = build_context(run, step_run, graph, recorder, handlers)
     logger.info(
         "Run %s: step %r (%s) attempt %d", run_id, key, spec.kind, step_run.attempts
     )
@@ -283,8 +273,13 @@ def _attempt(run_id: int, key: str) -> Decision:
         with Heartbeat(step_run.pk):
             for handler in handlers.get("before_step", []):
                 handler(ctx)
-            output = get_kind(spec.kind)(spec.config).run(ctx)
-            _check_context(ctx, output, key)
+            kind = get_kind(spec.kind)(spec.config)
+            from .chunks import start_chunks
+
+            if start_chunks(run, step_run, kind, ctx):  # see flows.chunks
+                return Decision(Outcome.WAITING, settings.WAIT_POLL_INTERVAL)
+            output = kind.run(ctx)
+            check_context(key, output, ctx.state, ctx.shared)
             for handler in handlers.get("after_step", []):
                 handler(ctx, output)
     except Superseded:
@@ -299,14 +294,14 @@ def _attempt(run_id: int, key: str) -> Decision:
     recorder.flush()
     with transaction.atomic():
         locked = FlowRun.objects.select_for_update().get(pk=run_id)
-        if not _still_mine(step_run, attempt):
+        if not still_mine(step_run, attempt):
             return Decision(Outcome.ALREADY_DONE)
         changes = {k: v for k, v in ctx.shared.items() if shared_before.get(k) != v}
         if changes:
             locked.shared = {**locked.shared, **changes}
             locked.save(update_fields=["shared"])
-        _end_attempt(step_run, StepStatus.SUCCEEDED)
-        _finish_step(
+        end_attempt(step_run, StepStatus.SUCCEEDED)
+        finish_step(
             run,
             step_run,
             StepStatus.SUCCEEDED,
@@ -320,7 +315,25 @@ def _attempt(run_id: int, key: str) -> Decision:
     return Decision(Outcome.RAN)
 
 
-def _still_mine(step_run: StepRun, attempt: int) -> bool:
+def build_context(run, step_run, graph, recorder, handlers) -> StepContext:
+    """Return the action context of a step run, wired to ``recorder``."""
+    return StepContext(
+        run_id=run.pk,
+        step_key=step_run.key,
+        params=run.params,
+        upstream=upstream_outputs(run, graph, step_run.key),
+        shared=dict(run.shared),
+        state=dict(step_run.state),
+        on_rejected=recorder.reject,
+        on_progress=recorder.progress,
+        row_handlers={
+            event: handlers.get(event, [])
+            for event in ("before_row", "after_row", "on_row_error")
+        },
+    )
+
+
+def still_mine(step_run: StepRun, attempt: int) -> bool:
     """Whether ``attempt`` is still the step's current, running attempt.
 
     A step whose heartbeat went silent for a lease (a long pause of its
@@ -334,13 +347,11 @@ def _still_mine(step_run: StepRun, attempt: int) -> bool:
     return current == (attempt, StepStatus.RUNNING)
 
 
-def _check_context(ctx: StepContext, output, key: str) -> None:
+def check_context(key: str, output, state: dict, shared: dict) -> None:
+    """Raise :class:`StepError` if a step's output, state or shared dict is
+    not plain JSON or is larger than ``CONTEXT_MAX_BYTES``."""
     limit = settings.CONTEXT_MAX_BYTES
-    for what, value in (
-        ("output", output),
-        ("state", ctx.state),
-        ("shared", ctx.shared),
-    ):
+    for what, value in (("output", output), ("state", state), ("shared", shared)):
         check_serialisable(value, what=f"The {what} of step {key!r}")
         size = len(json.dumps(value))
         if size > limit:
@@ -366,29 +377,45 @@ def _record_failure(run, step_run, spec, recorder, ctx, exc) -> Decision:
     if isinstance(exc, SoftTimeLimitExceeded):
         exc = _interruption(run)
     message = str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {exc}"
-    retry = (
-        not isinstance(exc, Cancelled | StepTimeout)
-        and step_run.attempts_used < spec.get("max_attempts")
-        and is_retryable(exc, spec.get("retry_on"))
+    return end_failed_attempt(
+        run,
+        step_run,
+        spec,
+        message=message,
+        trace=trace,
+        retryable=is_retryable(exc, spec.get("retry_on"))
+        and not isinstance(exc, Cancelled | StepTimeout),
+        cancelled=isinstance(exc, Cancelled),
+        fields=recorder.final_fields(ctx),
     )
+
+
+def end_failed_attempt(
+    run, step_run, spec, *, message, trace, retryable, cancelled, fields
+) -> Decision:
+    """Record a failed attempt: the step is cancelled, fails, or waits to retry.
+
+    The step waits to retry when the error is ``retryable`` and it has
+    attempts left; the wait doubles with each attempt (see
+    :func:`flows.rules.retry_delay`).
+    """
     now = timezone.now()
-    fields = recorder.final_fields(ctx)
     with transaction.atomic():
         FlowRun.objects.select_for_update().get(pk=run.pk)
-        if not _still_mine(step_run, step_run.attempts):
+        if not still_mine(step_run, step_run.attempts):
             return Decision(Outcome.ALREADY_DONE)
-        if isinstance(exc, Cancelled):
-            _end_attempt(step_run, StepStatus.CANCELLED, message, trace)
-            _finish_step(
+        if cancelled:
+            end_attempt(step_run, StepStatus.CANCELLED, message, trace)
+            finish_step(
                 run, step_run, StepStatus.CANCELLED, now, error=message, **fields
             )
             logger.warning(
                 "Run %s: step %r cancelled: %s", run.pk, step_run.key, message
             )
             return Decision(Outcome.RAN)
-        _end_attempt(step_run, StepStatus.FAILED, message, trace)
-        if not retry:
-            _finish_step(
+        end_attempt(step_run, StepStatus.FAILED, message, trace)
+        if not retryable or step_run.attempts_used >= spec.get("max_attempts"):
+            finish_step(
                 run,
                 step_run,
                 StepStatus.FAILED,
@@ -400,7 +427,7 @@ def _record_failure(run, step_run, spec, recorder, ctx, exc) -> Decision:
             logger.error("Run %s: step %r failed: %s", run.pk, step_run.key, message)
             return Decision(Outcome.RAN)
         delay = retry_delay(
-            step_run.attempts,
+            step_run.attempts_used,
             spec.get("retry_delay"),
             spec.get("retry_delay_max"),
             spec.get("retry_jitter"),
@@ -436,133 +463,7 @@ def _interruption(run: FlowRun) -> StepError:
     return StepTimeout(_("The step ran past its timeout."))
 
 
-def _end_attempt(step_run, status, error: str = "", trace: str = "") -> None:
+def end_attempt(step_run, status, error: str = "", trace: str = "") -> None:
     StepAttempt.objects.filter(step_run=step_run, number=step_run.attempts).update(
         status=status, finished_at=timezone.now(), error=error, traceback=trace
     )
-
-
-class Heartbeat:
-    """Refreshes a running step's ``heartbeat_at`` from a background thread.
-
-    A step whose heartbeat is older than ``LEASE_SECONDS`` is taken for
-    lost: its worker died, or its machine did.
-    """
-
-    def __init__(self, step_run_pk: int):
-        self.pk = step_run_pk
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._beat, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.stopped.set()
-        self.thread.join()
-        return False
-
-    def _beat(self) -> None:
-        try:
-            while not self.stopped.wait(settings.HEARTBEAT_INTERVAL):
-                StepRun.objects.filter(pk=self.pk, status=StepStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        finally:
-            connection.close()
-
-
-class Recorder:
-    """Saves a running step's progress and rejected rows as it works.
-
-    Progress is written at most every ``PROGRESS_INTERVAL`` seconds and
-    rejected rows in batches, each by one query outside the step's own
-    transaction. While saving progress it also checks, at most once a
-    second, whether the run was cancelled or the step ran past its timeout
-    or the run's deadline, and stops the step if so.
-    """
-
-    batch_size = 200
-
-    def __init__(self, step_run: StepRun, *, timeout: int | None = None):
-        self.step_run = step_run
-        self.pending: list[RejectedRow] = []
-        self.stored = step_run.row_errors.count()
-        self.last_progress = 0.0
-        self.last_check = time.monotonic()
-        self.started = time.monotonic()
-        self.timeout = timeout
-        self.done: int | None = None
-        self.total: int | None = None
-
-    def reject(self, rejected: RejectedRow) -> None:
-        """Keep ``rejected``, up to ``MAX_ROW_ERRORS`` rows per step run."""
-        signals.row_rejected.send(
-            StepRun, run=self.step_run.run, step_run=self.step_run, rejected=rejected
-        )
-        if self.stored + len(self.pending) >= settings.MAX_ROW_ERRORS:
-            return
-        self.pending.append(rejected)
-        if len(self.pending) >= self.batch_size:
-            self.flush()
-
-    def progress(self, done: int, total: int | None) -> None:
-        """Save the progress if the last save is old enough."""
-        self.done, self.total = done, total
-        now = time.monotonic()
-        if now - self.last_check >= 1.0:
-            self.last_check = now
-            self.check_interruptions()
-        if now - self.last_progress < settings.PROGRESS_INTERVAL:
-            return
-        self.last_progress = now
-        StepRun.objects.filter(pk=self.step_run.pk).update(
-            rows_done=done, rows_total=total
-        )
-
-    def check_interruptions(self) -> None:
-        """Raise if the run was cancelled or a time limit has passed."""
-        if self.timeout and time.monotonic() - self.started > self.timeout:
-            raise StepTimeout(
-                _("The step ran longer than its timeout of %(seconds)d s.")
-                % {"seconds": self.timeout}
-            )
-        attempts = StepRun.objects.filter(pk=self.step_run.pk).values_list(
-            "attempts", flat=True
-        )[0]
-        if attempts != self.step_run.attempts:
-            raise Superseded()
-        status, deadline = FlowRun.objects.filter(pk=self.step_run.run_id).values_list(
-            "status", "deadline_at"
-        )[0]
-        if status == RunStatus.CANCELLED:
-            raise Cancelled(_("The run was cancelled."))
-        if deadline and timezone.now() > deadline:
-            raise Cancelled(_("The run passed its deadline."))
-
-    def final_fields(self, ctx: StepContext) -> dict:
-        """Return the counts and final progress to save with the outcome."""
-        fields = dict(ctx.count_dict())
-        if self.done is not None:
-            fields.update(rows_done=self.done, rows_total=self.total)
-        return fields
-
-    def flush(self) -> None:
-        """Store the rejected rows kept so far."""
-        if not self.pending:
-            return
-        RowError.objects.bulk_create(
-            RowError(
-                step_run=self.step_run,
-                row_number=r.row,
-                object_pk=r.object_pk or "",
-                column="" if r.column is None else str(r.column)[:200],
-                value=r.value or "",
-                message=r.message,
-                code=r.code[:50],
-            )
-            for r in self.pending
-        )
-        self.stored += len(self.pending)
-        self.pending = []

@@ -363,6 +363,49 @@ class StepRun(models.Model):
         return self.attempts - self.attempts_before
 
 
+class StepChunk(models.Model):
+    """One chunk of a chunked step run, and its checkpoint.
+
+    A chunk's writes and its change to ``succeeded`` commit in one
+    transaction, so a chunk is applied exactly once however often its task
+    is delivered or its step retried.
+    """
+
+    step_run = models.ForeignKey(
+        StepRun,
+        on_delete=models.CASCADE,
+        related_name="chunks",
+        verbose_name=_("step run"),
+    )
+    index = models.PositiveIntegerField(_("chunk"))
+    spec = models.JSONField(_("what the chunk covers"), default=dict)
+    status = models.CharField(
+        _("status"), max_length=20, choices=StepStatus, default=StepStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    queued_at = models.DateTimeField(_("sent to the workers"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    output = models.JSONField(_("output"), default=dict, blank=True)
+    state = models.JSONField(_("state"), default=dict, blank=True)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["step_run", "index"]
+        verbose_name = _("step chunk")
+        verbose_name_plural = _("step chunks")
+        constraints = [
+            models.UniqueConstraint(fields=["step_run", "index"], name="syncflow_chunk")
+        ]
+
+    def __str__(self):
+        return f"{self.step_run.key} chunk {self.index} ({self.status})"
+
+
 class RowError(models.Model):
     """A row or object a step refused, with where and why."""
 
@@ -371,6 +414,14 @@ class RowError(models.Model):
         on_delete=models.CASCADE,
         related_name="row_errors",
         verbose_name=_("step run"),
+    )
+    chunk = models.ForeignKey(
+        StepChunk,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="row_errors",
+        verbose_name=_("chunk"),
     )
     row_number = models.PositiveBigIntegerField(
         _("row"), null=True, blank=True, help_text=_("Row number in the source file.")

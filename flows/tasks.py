@@ -5,8 +5,10 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
+from .chunks import execute_chunk, poll_chunks
 from .conf import settings
-from .control import Sweeper, fail_run, finish_run as finish, sweep
+from .control import Sweeper, fail_run, sweep
+from .control import finish_run as finish
 from .execution import Outcome, execute_step
 
 logger = logging.getLogger(__name__)
@@ -62,3 +64,15 @@ def start_sweeper(**kwargs):
 def stop_sweeper(**kwargs):
     if _sweeper is not None:
         _sweeper.stopped.set()
+
+
+@shared_task(name="syncflow.run_chunk", acks_late=True)
+def run_chunk(run_id: int, key: str, generation: int, attempt: int, index: int):
+    """Apply one chunk of a chunked step (see :mod:`flows.chunks`)."""
+    return execute_chunk(run_id, key, generation, attempt, index)
+
+
+@shared_task(name="syncflow.merge_chunks", acks_late=True)
+def merge_chunks(run_id: int, key: str, generation: int, attempt: int):
+    """Finish a chunked step once its chunks have (the chord's body)."""
+    return poll_chunks(run_id, key, generation).outcome.value

@@ -76,6 +76,39 @@ class StepKind:
         """
         raise NotImplementedError
 
+    def chunks(self, ctx: StepContext) -> list[dict[str, Any]] | None:
+        """Split the step's work into chunks, or return ``None`` to run whole.
+
+        A kind that returns chunks is run chunk by chunk: each chunk is its
+        own Celery task, chunks may run in parallel, and each is applied in
+        one transaction together with its checkpoint, so a retried or
+        resumed step redoes only the chunks that did not finish.
+
+        Returns:
+            JSON-serialisable dicts, one per chunk, handed back to
+            :meth:`run_chunk`; ``None`` (the default) to run the step whole.
+        """
+        return None
+
+    def run_chunk(self, ctx: StepContext, chunk: dict[str, Any]) -> dict[str, Any]:
+        """Do one chunk's work and return its part of the output."""
+        raise NotImplementedError
+
+    def merge(self, ctx: StepContext, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Combine the chunks' outputs, in chunk order, into the step's output.
+
+        The default adds up numbers found under the same key and keeps the
+        last value of anything else.
+        """
+        merged: dict[str, Any] = {}
+        for output in outputs:
+            for key, value in output.items():
+                both_numbers = isinstance(value, int | float) and isinstance(
+                    merged.get(key), int | float
+                )
+                merged[key] = merged[key] + value if both_numbers else value
+        return merged
+
 
 class ModelChoiceField(forms.CharField):
     """A config value naming a model as ``"app_label.ModelName"``."""

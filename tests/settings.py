@@ -29,6 +29,7 @@ SYNCFLOW = {
         "tests.testapp.kinds.Pause",
         "tests.testapp.kinds.Fail",
         "tests.testapp.kinds.Flaky",
+        "tests.testapp.kinds.Chunked",
     ],
     "PROGRESS_INTERVAL": 0,
     "WAIT_POLL_INTERVAL": 0.1,

@@ -84,3 +84,64 @@ class Flaky(StepKind):
             error = TransientError if self.config["transient"] else StepError
             raise error(f"Failure {counter.value} of {self.config['failures']}.")
         return {"calls": counter.value}
+
+
+class ChunkedConfig(forms.Form):
+    rows = forms.IntegerField(min_value=0)
+    chunk_size = forms.IntegerField(min_value=1)
+    seconds = forms.FloatField(min_value=0, required=False)
+    fail_chunk = forms.IntegerField(required=False)
+    counter = forms.CharField(required=False)
+
+
+class Chunked(StepKind):
+    """Write ``rows`` Event rows named ``row-N``, ``chunk_size`` per chunk.
+
+    Event has no unique constraint, so a chunk applied twice would show as
+    duplicate rows. Each call of a chunk is logged to a file named for
+    ``counter`` in the scratch storage: files, unlike the database, keep
+    what a failed chunk did. ``fail_chunk`` fails that chunk the first
+    time it runs, with a transient error.
+    """
+
+    name = "chunked"
+    label = "Chunked (tests)"
+    config_form = ChunkedConfig
+
+    def chunks(self, ctx):
+        size, rows = self.config["chunk_size"], self.config["rows"]
+        return [
+            {"index": i, "first": first, "last": min(first + size - 1, rows)}
+            for i, first in enumerate(range(1, rows + 1, size))
+        ]
+
+    def run_chunk(self, ctx, chunk):
+        from .models import Event
+
+        index = chunk["index"]
+        log = chunk_log(self.config["counter"] or "chunks")
+        calls_before = log.read_text().split() if log.exists() else []
+        with open(log, "a") as handle:
+            handle.write(f"{index}\n")
+        if index == self.config["fail_chunk"] and str(index) not in calls_before:
+            raise TransientError(f"Chunk {index} met a busy server.")
+        Event.objects.bulk_create(
+            Event(name=f"row-{n}") for n in range(chunk["first"], chunk["last"] + 1)
+        )
+        end = time.monotonic() + (self.config["seconds"] or 0)
+        while time.monotonic() < end:
+            time.sleep(0.05)
+            ctx.progress(chunk["last"])
+        ctx.counts["created"] += chunk["last"] - chunk["first"] + 1
+        return {"rows": chunk["last"] - chunk["first"] + 1}
+
+
+def chunk_log(name: str):
+    """Return the file that logs the calls of the chunks named ``name``."""
+    from pathlib import Path
+
+    from django.core.files.storage import storages
+
+    folder = Path(storages["scratch"].location)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}-calls.txt"

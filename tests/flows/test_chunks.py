@@ -1,0 +1,113 @@
+"""Chunked steps: chunks in parallel, checkpoints, retries and resume."""
+
+import pytest
+from django.db import connection
+
+from flows.models import RunStatus, StepStatus
+from flows.recovery import apply_plan, plan_resume
+from flows.scheduler import start_run
+from tests.conftest import wait_for_run
+from tests.flows.helpers import flow, step, step_runs
+from tests.testapp.kinds import chunk_log
+from tests.testapp.models import Event
+
+pytestmark = pytest.mark.worker
+QUICK = {"retry_delay": 0.2, "retry_jitter": False}
+
+
+def written_rows():
+    names = Event.objects.filter(name__startswith="row-").values_list("name", flat=True)
+    return sorted(int(name.split("-")[1]) for name in names)
+
+
+def chunk_calls(counter):
+    """Return how often each chunk was called, by chunk index."""
+    calls = chunk_log(counter).read_text().split()
+    return {int(index): calls.count(index) for index in set(calls)}
+
+
+def test_a_chunked_step_runs_its_chunks_and_merges_their_outputs(worker):
+    chunked = flow(
+        "chunked",
+        step("load", "chunked", rows=100, chunk_size=30),
+        step("after", depends_on=["load"]),
+    )
+
+    run = wait_for_run(start_run(chunked))
+
+    load = step_runs(run)["load"]
+    assert run.status == RunStatus.SUCCEEDED
+    assert written_rows() == list(range(1, 101))
+    assert load.output == {"rows": 100}
+    assert (load.created, load.rows_done) == (100, 100)
+    assert [c.status for c in load.chunks.all()] == [StepStatus.SUCCEEDED] * 4
+    assert step_runs(run)["after"].output["saw_upstream"] == ["load"]
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="SQLite has one writer at a time, so chunks that write take turns.",
+)
+def test_chunks_of_one_step_run_in_parallel(worker):
+    parallel = flow(
+        "parallel-chunks", step("load", "chunked", rows=4, chunk_size=1, seconds=1)
+    )
+
+    run = wait_for_run(start_run(parallel))
+
+    chunks = list(step_runs(run)["load"].chunks.all())
+    assert chunks[0].started_at < chunks[1].finished_at
+    assert chunks[1].started_at < chunks[0].finished_at
+
+
+def test_a_retried_step_redoes_only_the_chunk_that_failed(worker):
+    # Given chunk 2 of 4 fails once with a transient error
+    flaky = flow(
+        "flaky-chunks",
+        step(
+            "load",
+            "chunked",
+            rows=40,
+            chunk_size=10,
+            fail_chunk=2,
+            counter="retried",
+            policy=QUICK,
+        ),
+    )
+
+    run = wait_for_run(start_run(flaky))
+
+    # Then the step succeeded on its second attempt, every row once, and
+    # only the failed chunk ran twice
+    load = step_runs(run)["load"]
+    assert run.status == RunStatus.SUCCEEDED
+    assert load.attempts == 2
+    assert written_rows() == list(range(1, 41))
+    assert chunk_calls("retried") == {0: 1, 1: 1, 2: 2, 3: 1}
+
+
+def test_resume_redoes_only_the_unfinished_chunks(worker):
+    # Given a chunk that fails once and a step with no retries
+    once = flow(
+        "resume-chunks",
+        step(
+            "load",
+            "chunked",
+            rows=30,
+            chunk_size=10,
+            fail_chunk=0,
+            counter="resumed",
+            policy={"max_attempts": 1},
+        ),
+    )
+    run = wait_for_run(start_run(once))
+    assert run.status == RunStatus.FAILED
+    assert "Chunk 0" in step_runs(run)["load"].error
+
+    # When the run is resumed
+    run = wait_for_run(apply_plan(plan_resume(run)))
+
+    # Then the chunks that had succeeded were not applied again
+    assert run.status == RunStatus.SUCCEEDED
+    assert written_rows() == list(range(1, 31))
+    assert chunk_calls("resumed") == {0: 2, 1: 1, 2: 1}
