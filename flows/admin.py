@@ -4,16 +4,22 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _, ngettext
 
 from steps.registry import kind_choices
 
 from .dag import StepSpec, build_graph, describe_plan, flow_specs, plan_canvas
-from .errors import FlowError
+from .control import cancel_run
+from .errors import FlowError, RunError
 from .models import Flow, FlowRun, RowError, Step, StepRun
+from .recovery import apply_plan, plan_rerun, plan_resume, plan_skip
 from .report import format_duration
 from .scheduler import start_run
 
@@ -176,7 +182,7 @@ class FlowRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "trigger", "flow"]
     date_hierarchy = "created_at"
     inlines = [StepRunInline]
-    readonly_fields = [
+    fields = readonly_fields = [
         "flow",
         "status",
         "trigger",
@@ -186,18 +192,152 @@ class FlowRunAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "took",
+        "deadline_at",
+        "shared",
+        "recovery_history",
     ]
-    exclude = ["graph"]
+    actions = ["cancel_runs"]
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        # A run is a record: it is changed only by the recovery actions.
         return False
+
+    def may_recover(self, request) -> bool:
+        """Whether the user may cancel, resume, rerun or skip runs."""
+        return request.user.has_perm("flows.change_flowrun")
 
     @admin.display(description=_("time"))
     def took(self, run):
         return format_duration(run.duration)
+
+    @admin.display(description=_("recovery actions"))
+    def recovery_history(self, run):
+        if not run.history:
+            return "-"
+        lines = [
+            f"{entry['at'][:19]} {entry['action']} by {entry.get('by') or '?'}: "
+            + ", ".join(entry.get("reset", []))
+            for entry in run.history
+        ]
+        return format_html("<pre>{}</pre>", "\n".join(lines))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:run_id>/recover/<str:action>/",
+                view(self.recover_view),
+                name="flows_flowrun_recover",
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None:
+            context.update(self._recovery_choices(request, obj))
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def _recovery_choices(self, request, run) -> dict:
+        if not self.may_recover(request):
+            return {}
+        statuses = dict(run.step_runs.values_list("key", "status"))
+        return {
+            "may_cancel": not run.is_finished,
+            "may_resume": run.is_finished and set(statuses.values()) != {"succeeded"},
+            "rerun_steps": list(statuses) if run.is_finished else [],
+            "failed_steps": [k for k, v in statuses.items() if v == "failed"]
+            if run.is_finished
+            else [],
+        }
+
+    def recover_view(self, request, run_id: int, action: str):
+        """Show what a recovery action will do; do it on confirmation."""
+        if not self.may_recover(request):
+            raise PermissionDenied
+        run = get_object_or_404(FlowRun, pk=run_id)
+        back = reverse("admin:flows_flowrun_change", args=[run.pk])
+        step = request.GET.get("step") or request.POST.get("step") or ""
+        try:
+            plan = self._plan(run, action, step, request)
+        except (FlowError, ValueError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(back)
+        if request.method == "POST" and "confirm" in request.POST:
+            try:
+                if action == "cancel":
+                    cancel_run(
+                        run, _("Cancelled by %(user)s.") % {"user": request.user}
+                    )
+                else:
+                    apply_plan(plan, by=str(request.user))
+            except FlowError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("Done: %(what)s") % {"what": self._describe(action, plan)},
+                )
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "run": run,
+            "action": action,
+            "step": step,
+            "plan": plan,
+            "description": self._describe(action, plan),
+            "params_text": json.dumps(run.params, indent=2),
+            "title": _("Confirm: %(action)s run %(run)s")
+            % {"action": action, "run": run},
+        }
+        return TemplateResponse(
+            request, "syncflow/admin/recovery_confirm.html", context
+        )
+
+    def _plan(self, run, action: str, step: str, request):
+        if action == "cancel":
+            if run.is_finished:
+                raise RunError(_("Run %(run)s has finished already.") % {"run": run.pk})
+            return None
+        if action == "resume":
+            return plan_resume(run)
+        if action == "skip":
+            return plan_skip(run, step)
+        if action == "rerun":
+            params = None
+            if request.method == "POST" and request.POST.get("params", "").strip():
+                params = json.loads(request.POST["params"])
+                if not isinstance(params, dict):
+                    raise ValueError(_("Parameters must be a JSON object."))
+                if params == run.params:
+                    params = None
+            return plan_rerun(run, step, params)
+        raise Http404(action)
+
+    def _describe(self, action: str, plan) -> str:
+        if plan is None:
+            return _(
+                "Cancel the run: steps waiting to start are cancelled and running "
+                "steps are stopped."
+            )
+        return plan.describe()
+
+    @admin.action(description=_("Cancel the selected runs"))
+    def cancel_runs(self, request, queryset):
+        if not self.may_recover(request):
+            raise PermissionDenied
+        cancelled = 0
+        for run in queryset:
+            if not run.is_finished:
+                cancel_run(run, _("Cancelled by %(user)s.") % {"user": request.user})
+                cancelled += 1
+        self.message_user(
+            request,
+            ngettext("%d run cancelled.", "%d runs cancelled.", cancelled) % cancelled,
+        )
 
 
 @admin.register(RowError)
