@@ -92,6 +92,7 @@ class FlowAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["start_after"]
     inlines = [StepInline]
     readonly_fields = ["canvas"]
 

@@ -128,9 +128,12 @@ def _revoke(task_ids: list[str]) -> None:
 
 
 def _after_finish(run: FlowRun) -> None:
-    """Send the run's signal and start the next queued run of its flow."""
+    """Send the run's signal, start the next queued run of its flow, and,
+    if the run succeeded, the flows that start after it."""
     signal = RUN_SIGNALS[run.status]
     transaction.on_commit(lambda: signal.send(FlowRun, run=run))
+    if run.status == RunStatus.SUCCEEDED:
+        transaction.on_commit(lambda: start_followers(run))
     following = (
         FlowRun.objects.filter(
             flow_id=run.flow_id, status=RunStatus.QUEUED, generation=0
@@ -259,3 +262,29 @@ class Sweeper(threading.Thread):
                 logger.exception("The sweep for lost runs failed")
             finally:
                 connection.close()
+
+
+def start_followers(run: FlowRun) -> list[FlowRun]:
+    """Start the flows set to start after ``run``'s flow, with its parameters.
+
+    A follower that is inactive, paused or skipped by its overlap policy
+    is left alone, with a log line saying why.
+    """
+    from .errors import FlowError
+    from .models import Trigger
+    from .scheduler import start_run
+
+    started = []
+    for follower in Flow.objects.filter(start_after=run.flow_id, is_active=True):
+        if follower.is_paused:
+            logger.info(
+                "Flow %r is paused; not started after run %s", follower.slug, run.pk
+            )
+            continue
+        try:
+            started.append(start_run(follower, params=run.params, trigger=Trigger.FLOW))
+        except FlowError as exc:
+            logger.warning(
+                "Flow %r not started after run %s: %s", follower.slug, run.pk, exc
+            )
+    return started

@@ -8,7 +8,7 @@ from .errors import GraphError
 from .models import Flow, Step
 
 FLOW_OPTIONS = {"is_active", "is_paused", "overlap", "deadline"}
-FLOW_KEYS = {"slug", "name", "description", "steps", *FLOW_OPTIONS}
+FLOW_KEYS = {"slug", "name", "description", "steps", "start_after", *FLOW_OPTIONS}
 STEP_KEYS = {"key", "kind", "config", "depends_on", "description", *POLICY_DEFAULTS}
 
 
@@ -67,7 +67,42 @@ def load_flow(definition: dict) -> Flow:
             )
         for spec in specs:
             steps[spec.key].depends_on.set([steps[k] for k in spec.depends_on])
+        if "start_after" in definition:
+            flow.start_after.set(_flows(definition["start_after"], flow))
     return flow
+
+
+def _flows(slugs, flow: Flow) -> list[Flow]:
+    """Return the flows ``slugs`` names, refusing unknown ones and loops."""
+    found = {f.slug: f for f in Flow.objects.filter(slug__in=slugs)}
+    missing = sorted(set(slugs) - set(found))
+    if missing:
+        raise GraphError(
+            _("Flow %(flow)r starts after %(missing)r, which does not exist.")
+            % {"flow": flow.slug, "missing": missing[0]}
+        )
+    for before in found.values():
+        if before == flow or _starts_after(before, flow):
+            raise GraphError(
+                _(
+                    "Flow %(flow)r cannot start after %(other)r: %(other)r already "
+                    "starts after it, so each would start the other."
+                )
+                % {"flow": flow.slug, "other": before.slug}
+            )
+    return list(found.values())
+
+
+def _starts_after(flow: Flow, ancestor: Flow, seen=None) -> bool:
+    seen = seen or set()
+    for before in flow.start_after.all():
+        if before == ancestor:
+            return True
+        if before.pk not in seen:
+            seen.add(before.pk)
+            if _starts_after(before, ancestor, seen):
+                return True
+    return False
 
 
 def _spec(item) -> StepSpec:

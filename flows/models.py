@@ -37,6 +37,17 @@ class Flow(models.Model):
         ],
         default="allow",
     )
+    start_after = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        related_name="followers",
+        blank=True,
+        verbose_name=_("start after"),
+        help_text=_(
+            "Start this flow whenever a run of one of these flows succeeds, with "
+            "that run's parameters."
+        ),
+    )
     deadline = models.PositiveIntegerField(
         _("deadline (seconds)"),
         null=True,

@@ -76,3 +76,33 @@ def run_chunk(run_id: int, key: str, generation: int, attempt: int, index: int):
 def merge_chunks(run_id: int, key: str, generation: int, attempt: int):
     """Finish a chunked step once its chunks have (the chord's body)."""
     return poll_chunks(run_id, key, generation).outcome.value
+
+
+@shared_task(name="syncflow.start_flow")
+def start_flow(slug: str, params: dict | None = None):
+    """Start a run of the flow ``slug``, as a schedule does.
+
+    A paused flow is not started, and neither is one whose overlap policy
+    skips this run; both are logged, not raised, since nobody is there to
+    see an error.
+
+    Returns:
+        The new run's id, or ``None``.
+    """
+    from .errors import FlowError
+    from .models import Flow, Trigger
+    from .scheduler import start_run
+
+    try:
+        flow = Flow.objects.get(slug=slug)
+    except Flow.DoesNotExist:
+        logger.error("A schedule names flow %r, which does not exist", slug)
+        return None
+    if flow.is_paused:
+        logger.info("Flow %r is paused; its scheduled run is skipped", slug)
+        return None
+    try:
+        return start_run(flow, params=params, trigger=Trigger.SCHEDULE).pk
+    except FlowError as exc:
+        logger.warning("Scheduled run of flow %r not started: %s", slug, exc)
+        return None

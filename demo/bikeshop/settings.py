@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_results",
+    "django_celery_beat",
     "flows",
     "shop",
 ]
@@ -120,6 +121,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.02,
     }
 CELERY_RESULT_BACKEND = "django-db"
+# Schedules live in the database, edited in the admin or by schedule_flow().
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("SYNCFLOW_QUEUE", "syncflow")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
