@@ -131,17 +131,18 @@ def _after_finish(run: FlowRun) -> None:
     """Send the run's signal, start the next queued run of its flow, and,
     if the run succeeded, the flows that start after it."""
     signal = RUN_SIGNALS[run.status]
-    transaction.on_commit(lambda: signal.send(FlowRun, run=run))
+    transaction.on_commit(lambda: signals.send(signal, FlowRun, run=run))
     if run.status == RunStatus.SUCCEEDED:
         transaction.on_commit(lambda: start_followers(run))
-    following = (
-        FlowRun.objects.filter(
-            flow_id=run.flow_id, status=RunStatus.QUEUED, generation=0
-        )
-        .order_by("created_at", "pk")
-        .first()
+    runs = FlowRun.objects.filter(flow_id=run.flow_id).exclude(pk=run.pk)
+    active = runs.filter(
+        status__in=[RunStatus.QUEUED, RunStatus.RUNNING], generation__gt=0
     )
-    if following is not None:
+    held = runs.filter(status=RunStatus.QUEUED, generation=0).order_by(
+        "created_at", "pk"
+    )
+    following = held.first()
+    if following is not None and not active.exists():
         redispatch_locked(following)
 
 

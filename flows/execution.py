@@ -6,6 +6,7 @@ start it), then runs the step's kind, and records the attempt's outcome:
 succeeded, failed, waiting to retry, or cancelled.
 """
 
+import copy
 import json
 import logging
 import socket
@@ -165,7 +166,9 @@ def _mark_run_running(run: FlowRun, now) -> None:
     if run.status == RunStatus.QUEUED:
         run.status, run.started_at = RunStatus.RUNNING, run.started_at or now
         run.save(update_fields=["status", "started_at"])
-        transaction.on_commit(lambda: signals.run_started.send(FlowRun, run=run))
+        transaction.on_commit(
+            lambda: signals.send(signals.run_started, FlowRun, run=run)
+        )
 
 
 def _reason_to_skip(run: FlowRun, graph, spec, upstream: dict) -> str:
@@ -222,7 +225,9 @@ def _start_attempt(run: FlowRun, step_run: StepRun, now) -> None:
     )
     if step_run.attempts == 1:
         transaction.on_commit(
-            lambda: signals.step_started.send(StepRun, run=run, step_run=step_run)
+            lambda: signals.send(
+                signals.step_started, StepRun, run=run, step_run=step_run
+            )
         )
 
 
@@ -240,7 +245,7 @@ def finish_step(run, step_run, status, now, *, error: str = "", **fields) -> Non
     if signal is not None:
         extra = {"error": error} if status == StepStatus.FAILED else {}
         transaction.on_commit(
-            lambda: signal.send(StepRun, run=run, step_run=step_run, **extra)
+            lambda: signals.send(signal, StepRun, run=run, step_run=step_run, **extra)
         )
 
 
@@ -268,7 +273,7 @@ def _attempt(run_id: int, key: str) -> Decision:
     logger.info(
         "Run %s: step %r (%s) attempt %d", run_id, key, spec.kind, step_run.attempts
     )
-    shared_before = dict(ctx.shared)
+    shared_before = copy.deepcopy(ctx.shared)
     try:
         with Heartbeat(step_run.pk):
             for handler in handlers.get("before_step", []):
@@ -440,8 +445,13 @@ def end_failed_attempt(
             **fields,
         )
         transaction.on_commit(
-            lambda: signals.step_retrying.send(
-                StepRun, run=run, step_run=step_run, error=message, delay=delay
+            lambda: signals.send(
+                signals.step_retrying,
+                StepRun,
+                run=run,
+                step_run=step_run,
+                error=message,
+                delay=delay,
             )
         )
     logger.warning(

@@ -38,6 +38,7 @@ def load_flow(definition: dict) -> Flow:
             _("A flow definition needs a 'slug' and knows only %(keys)s.")
             % {"keys": ", ".join(sorted(FLOW_KEYS))}
         )
+    _check_options(definition)
     specs = [_spec(item) for item in definition.get("steps", [])]
     build_graph(specs)
     with transaction.atomic():
@@ -122,3 +123,21 @@ def _spec(item) -> StepSpec:
         depends_on=tuple(item.get("depends_on", ())),
         policy={name: item[name] for name in POLICY_DEFAULTS if name in item},
     )
+
+
+def _check_options(definition: dict) -> None:
+    """Refuse flow options the Flow model would not accept."""
+    overlaps = [value for value, _label in Flow._meta.get_field("overlap").choices]
+    if definition.get("overlap", "allow") not in overlaps:
+        raise GraphError(
+            _("Flow %(flow)r: overlap must be one of %(known)s.")
+            % {"flow": definition["slug"], "known": ", ".join(overlaps)}
+        )
+    deadline = definition.get("deadline")
+    if deadline is not None and (
+        not isinstance(deadline, int) or isinstance(deadline, bool) or deadline < 1
+    ):
+        raise GraphError(
+            _("Flow %(flow)r: deadline must be a whole number of seconds.")
+            % {"flow": definition["slug"]}
+        )

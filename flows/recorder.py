@@ -83,8 +83,12 @@ class Recorder:
 
     def reject(self, rejected: RejectedRow) -> None:
         """Keep ``rejected``, up to ``MAX_ROW_ERRORS`` rows per step run."""
-        signals.row_rejected.send(
-            StepRun, run=self.step_run.run, step_run=self.step_run, rejected=rejected
+        signals.send(
+            signals.row_rejected,
+            StepRun,
+            run=self.step_run.run,
+            step_run=self.step_run,
+            rejected=rejected,
         )
         if self.stored + len(self.pending) >= settings.MAX_ROW_ERRORS:
             return

@@ -163,7 +163,13 @@ def apply_plan(plan: RecoveryPlan, *, by: str = "") -> FlowRun:
             )
         steps = run.step_runs.filter(key__in=plan.reset)
         for step_run in steps:
-            step_run.row_errors.all().delete()
+            if plan.action == "resume":
+                # Resume keeps what finished: the succeeded chunks of a
+                # chunked step, and the rows they rejected.
+                step_run.row_errors.exclude(chunk__status=StepStatus.SUCCEEDED).delete()
+            else:
+                step_run.row_errors.all().delete()
+                step_run.chunks.all().delete()
         steps.update(**RESET_FIELDS)
         for step_run in steps:
             StepRun.objects.filter(pk=step_run.pk).update(

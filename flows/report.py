@@ -1,6 +1,6 @@
 """Plain-text reports of runs, for the command line."""
 
-from .models import FlowRun, StepStatus
+from .models import FINISHED_STEP_STATUSES, FlowRun, StepStatus
 
 
 def format_duration(delta) -> str:
@@ -13,9 +13,7 @@ def format_duration(delta) -> str:
 def progress_line(run: FlowRun) -> str:
     """Return one line saying how far ``run`` has come."""
     steps = list(run.step_runs.all())
-    finished = sum(
-        s.status not in (StepStatus.PENDING, StepStatus.RUNNING) for s in steps
-    )
+    finished = sum(s.status in FINISHED_STEP_STATUSES for s in steps)
     running = [
         f"{s.key} {s.rows_done}"
         + (f"/{s.rows_total}" if s.rows_total else "")

@@ -14,6 +14,9 @@ these keyword arguments:
 ``row_rejected``
     ``run``, ``step_run``, ``rejected`` (a :class:`steps.context.RejectedRow`).
 
+A receiver that raises is logged and does not disturb the run or the
+other receivers.
+
 Example, mailing someone when a nightly run fails::
 
     from django.core.mail import mail_admins
@@ -26,7 +29,11 @@ Example, mailing someone when a nightly run fails::
         mail_admins(f"Run {run.pk} of {run.flow.slug} failed", run.error)
 """
 
+import logging
+
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 run_started = Signal()
 run_succeeded = Signal()
@@ -38,3 +45,15 @@ step_skipped = Signal()
 step_failed = Signal()
 step_retrying = Signal()
 row_rejected = Signal()
+
+
+def send(signal: Signal, sender, **kwargs) -> None:
+    """Send ``signal`` to every receiver; log, but never raise, their errors."""
+    for receiver, result in signal.send_robust(sender, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "Signal receiver %r failed: %s",
+                receiver,
+                result,
+                exc_info=(type(result), result, result.__traceback__),
+            )

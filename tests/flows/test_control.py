@@ -140,3 +140,19 @@ def test_overlap_allow_runs_two_runs_side_by_side(worker):
 
     assert second.started_at < first.finished_at
     assert first.started_at < second.finished_at
+
+
+def test_cancelling_a_held_run_does_not_start_the_next_beside_the_active_one(worker):
+    # Given an active run and two runs held behind it
+    queued = flow("held", step("slow", seconds=1.5), overlap="queue")
+    active, held, last = start_run(queued), start_run(queued), start_run(queued)
+
+    # When the first held run is cancelled
+    cancel_run(held)
+
+    # Then the last one waits for the active one to end, and runs after it
+    time.sleep(0.5)
+    last.refresh_from_db()
+    assert last.generation == 0
+    active, last = wait_for_run(active), wait_for_run(last)
+    assert last.started_at >= active.finished_at

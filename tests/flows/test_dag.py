@@ -205,3 +205,10 @@ def test_every_random_dag_plans_without_false_waits_and_with_all_true_ones():
             for upstream in list(implied):
                 implied |= nx.ancestors(graph, upstream)
             assert implied >= ancestors, (seed, key)
+
+
+def test_a_flow_definition_with_an_unknown_overlap_policy_is_refused(db):
+    from flows.loader import load_flow
+
+    with pytest.raises(GraphError, match="overlap must be one of allow, skip, queue"):
+        load_flow({"slug": "odd", "overlap": "never", "steps": []})

@@ -122,3 +122,25 @@ def test_an_output_larger_than_the_context_limit_fails_the_step(worker, settings
     assert big.status == StepStatus.FAILED
     assert "more than the 1000000 allowed" in big.error
     assert "'big'" in big.error
+
+
+def test_a_receiver_that_raises_does_not_disturb_the_run(worker):
+    chained = flow("raising-receivers", step("a"), step("b", depends_on=["a"]))
+
+    run = wait_for_run(start_run(chained, params={"receivers_raise": True}))
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert step_runs(run)["b"].status == StepStatus.SUCCEEDED
+    assert ("step_succeeded", "b") in events()
+
+
+def test_a_nested_change_to_the_shared_dict_reaches_the_run(worker):
+    nested = flow(
+        "nested-shared",
+        step("first", shared={"totals": {"rows": 1}}),
+        step("second", depends_on=["first"], shared={"totals": {"files": 2}}),
+    )
+
+    run = wait_for_run(start_run(nested))
+
+    assert run.shared == {"totals": {"rows": 1, "files": 2}}

@@ -26,6 +26,8 @@ def _record(name):
         detail = kwargs.get("error", "") or run.status
         key = step_run.key if step_run is not None else ""
         Event.objects.create(name=name, step=key, detail=detail)
+        if run.params.get("receivers_raise"):
+            raise RuntimeError(f"A receiver of {name} broke.")
 
     return receiver
 

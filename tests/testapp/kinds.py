@@ -35,7 +35,12 @@ class Pause(StepKind):
             time.sleep(min(0.1, max(end - time.monotonic(), 0)))
             ticks += 1
             ctx.progress(ticks)
-        ctx.shared.update(self.config["shared"] or {})
+        for key, value in (self.config["shared"] or {}).items():
+            # Nested dicts are changed in place, as a step naturally would.
+            if isinstance(value, dict) and isinstance(ctx.shared.get(key), dict):
+                ctx.shared[key].update(value)
+            else:
+                ctx.shared[key] = value
         return {
             "output": self.config["output"],
             "saw_upstream": sorted(ctx.upstream),
