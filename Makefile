@@ -25,7 +25,7 @@ test: $(STAMP)
 
 ## Build the docs site; any warning fails the build.
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 clean:
 	rm -rf $(VENV) demo/var build
