@@ -18,7 +18,7 @@ from steps.registry import kind_choices
 from .dag import StepSpec, build_graph, describe_plan, flow_specs, plan_canvas
 from .control import cancel_run
 from .errors import FlowError, RunError
-from .models import Flow, FlowRun, RowError, Step, StepRun
+from .models import Flow, FlowRun, RowError, Step, StepAttempt, StepChunk, StepRun
 from .recovery import apply_plan, plan_rerun, plan_resume, plan_skip
 from .report import format_duration
 from .scheduler import start_run
@@ -49,6 +49,12 @@ class StepForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 2, "cols": 90}),
             "depends_on": forms.CheckboxSelectMultiple,
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "depends_on" in self.fields:
+            field = self.fields["depends_on"]
+            field.queryset = field.queryset.exclude(pk=self.instance.pk)
 
 
 class StepFormSet(forms.BaseInlineFormSet):
@@ -111,6 +117,12 @@ class FlowAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(step_total=Count("steps"))
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "start_after":
+            flow_id = request.resolver_match.kwargs.get("object_id")
+            kwargs["queryset"] = Flow.objects.exclude(pk=flow_id)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     @admin.display(description=_("steps"), ordering="step_total")
     def step_count(self, flow):
         return flow.step_total
@@ -145,18 +157,37 @@ class FlowAdmin(admin.ModelAdmin):
             )
 
 
+def progress_text(step_run) -> str:
+    """Return a step run's progress as ``done / total rows`` or ``done rows``."""
+    if step_run.rows_total:
+        return f"{step_run.rows_done} / {step_run.rows_total}"
+    return f"{step_run.rows_done}" if step_run.rows_done else "-"
+
+
+def rejected_rows_link(step_run):
+    """Link to the rows a step run rejected, or ``-``."""
+    if not step_run.failed:
+        return "-"
+    url = reverse("admin:flows_rowerror_changelist")
+    return format_html(
+        '<a href="{}?step_run__id__exact={}">{}</a>', url, step_run.pk, step_run.failed
+    )
+
+
 class StepRunInline(admin.TabularInline):
     model = StepRun
     extra = 0
     can_delete = False
+    show_change_link = True
     fields = [
         "key",
         "kind",
         "status",
+        "attempts",
         "created",
         "updated",
         "unchanged",
-        "failed",
+        "rejected_rows",
         "progress",
         "took",
         "error",
@@ -166,15 +197,111 @@ class StepRunInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
-    @admin.display(description=_("progress"))
+    @admin.display(description=_("rejected"))
+    def rejected_rows(self, step_run):
+        return rejected_rows_link(step_run)
+
+    @admin.display(description=_("rows"))
     def progress(self, step_run):
-        if step_run.rows_total:
-            return f"{step_run.rows_done} / {step_run.rows_total}"
-        return step_run.rows_done or "-"
+        return progress_text(step_run)
 
     @admin.display(description=_("time"))
     def took(self, step_run):
         return format_duration(step_run.duration)
+
+
+class StepAttemptInline(admin.TabularInline):
+    model = StepAttempt
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "number",
+        "status",
+        "started_at",
+        "finished_at",
+        "waited",
+        "worker",
+        "error",
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class StepChunkInline(admin.TabularInline):
+    model = StepChunk
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "index",
+        "status",
+        "attempts",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "started_at",
+        "finished_at",
+        "error",
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StepRun)
+class StepRunAdmin(admin.ModelAdmin):
+    """A step run in full: output, state, attempts, chunks and traceback."""
+
+    list_display = ["__str__", "kind", "status", "attempts", "took"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["run__flow"]
+    inlines = [StepAttemptInline, StepChunkInline]
+    fields = readonly_fields = [
+        "run",
+        "key",
+        "kind",
+        "status",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "took",
+        "created",
+        "updated",
+        "unchanged",
+        "rejected_rows",
+        "progress",
+        "output_json",
+        "state_json",
+        "error",
+        "traceback",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("rejected"))
+    def rejected_rows(self, step_run):
+        return rejected_rows_link(step_run)
+
+    @admin.display(description=_("rows"))
+    def progress(self, step_run):
+        return progress_text(step_run)
+
+    @admin.display(description=_("time"))
+    def took(self, step_run):
+        return format_duration(step_run.duration)
+
+    @admin.display(description=_("output"))
+    def output_json(self, step_run):
+        return format_html("<pre>{}</pre>", json.dumps(step_run.output, indent=2))
+
+    @admin.display(description=_("state"))
+    def state_json(self, step_run):
+        return format_html("<pre>{}</pre>", json.dumps(step_run.state, indent=2))
 
 
 @admin.register(FlowRun)
@@ -344,7 +471,8 @@ class FlowRunAdmin(admin.ModelAdmin):
 @admin.register(RowError)
 class RowErrorAdmin(admin.ModelAdmin):
     list_display = [
-        "step_run",
+        "run",
+        "step",
         "row_number",
         "object_pk",
         "column",
@@ -354,10 +482,18 @@ class RowErrorAdmin(admin.ModelAdmin):
     ]
     list_filter = ["code", "step_run__run__flow"]
     search_fields = ["message", "value"]
-    list_select_related = ["step_run"]
+    list_select_related = ["step_run__run__flow"]
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("run"), ordering="step_run__run")
+    def run(self, error):
+        return str(error.step_run.run)
+
+    @admin.display(description=_("step"), ordering="step_run__key")
+    def step(self, error):
+        return error.step_run.key

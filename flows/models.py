@@ -23,8 +23,8 @@ class Flow(models.Model):
         _("paused"),
         default=False,
         help_text=_(
-            "A paused flow starts no new runs, and its running runs start no "
-            "new step until it is resumed."
+            "While paused, the flow's runs (new ones too) start no new step, "
+            "and scheduled runs are skipped, until the flow is resumed."
         ),
     )
     overlap = models.CharField(
@@ -52,7 +52,7 @@ class Flow(models.Model):
         _("deadline (seconds)"),
         null=True,
         blank=True,
-        help_text=_("A run still going after this long is cancelled and fails."),
+        help_text=_("A run still going after this long is cancelled."),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -359,7 +359,7 @@ class StepRun(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.key} ({self.status})"
+        return f"{self.run} {self.key}"
 
     @property
     def duration(self):

@@ -69,6 +69,10 @@ class RecoveryPlan:
             lines.append(_("No step needs to run again."))
         if self.params is not None:
             lines.append(_("New parameters: %(params)s.") % {"params": self.params})
+        if self.reset:
+            lines.append(
+                _("Steps run with the settings the run started with, not later edits.")
+            )
         return " ".join(lines)
 
 

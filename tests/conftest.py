@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,15 +37,27 @@ class WorkerProcess:
             PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "demo")]),
         )
         command = [
-            sys.executable, "-m", "celery", "-A", "bikeshop", "worker",
-            "--concurrency=4", "--loglevel=INFO",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bikeshop",
+            "worker",
+            "--concurrency=4",
+            "--loglevel=INFO",
             f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
-            "--without-gossip", "--without-mingle", "--hostname=syncflow-test@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname=syncflow-test@%h",
         ]
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         self._wait_until_ready(offset)
@@ -59,13 +72,25 @@ class WorkerProcess:
         self.process.wait()
 
     def stop(self) -> None:
+        """Stop the worker and its pool, so no process keeps the test
+        database open when pytest-django drops it."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.terminate()
+        os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
+            return
+        # Pool processes outlive their parent for a moment.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        os.killpg(self.process.pid, signal.SIGKILL)
 
     def _wait_until_ready(self, offset: int) -> None:
         deadline = time.monotonic() + WORKER_START_TIMEOUT
@@ -129,3 +154,16 @@ def wait_for_run(run, timeout: float = 120):
     raise AssertionError(
         f"Run {run.pk} still {run.status} after {timeout} s: {statuses}"
     )
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """The path of Debian's Chromium, which the browser tests drive.
+
+    Playwright cannot download its own browser on every machine, so the
+    tests use the system's; `.ci/run` installs it where it is missing.
+    """
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium).")
+    return path

@@ -12,7 +12,6 @@ from tests.conftest import wait_for_run
 from tests.flows.helpers import flow, step, step_runs
 
 pytestmark = pytest.mark.worker
-CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -22,14 +21,14 @@ ARGS = [
 
 
 @pytest.fixture
-def admin_page(live_server, worker, tmp_path):
+def admin_page(live_server, worker, chromium):
     """A browser page logged in to the admin as a superuser."""
     # Playwright's sync API runs an event loop; Django refuses database
     # calls from a thread with one unless told this is fine.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     User.objects.create_superuser("admin", "admin@example.com", "secret")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         page.goto(f"{live_server.url}/admin/login/")
         page.fill("#id_username", "admin")

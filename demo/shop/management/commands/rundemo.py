@@ -35,11 +35,25 @@ class Command(BaseCommand):
             action="store_true",
             help="Do not start a worker; use the ones already running.",
         )
-        parser.add_argument("--concurrency", type=int, default=2)
         parser.add_argument(
-            "--photo-port", type=int, default=int(os.environ.get("PHOTO_PORT", 8765))
+            "--concurrency",
+            type=int,
+            default=2,
+            help="Processes of the embedded worker (default 2).",
         )
-        parser.add_argument("--timeout", type=float, default=600)
+        parser.add_argument(
+            "--photo-port",
+            type=int,
+            default=int(os.environ.get("PHOTO_PORT", 8765)),
+            help="Port of the photo server (default 8765, or $PHOTO_PORT); if it "
+            "is taken, any free port is used.",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=600,
+            help="Seconds to wait for the run (default 600).",
+        )
 
     def handle(self, *args, no_worker, concurrency, photo_port, timeout, **options):
         with open(
