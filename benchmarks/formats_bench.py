@@ -1,35 +1,63 @@
-"""Time writing and reading a large file in every format of ``formats``.
+"""Time our readers and writers against the plain loops users would write.
 
 Run from the repository root:
 
     .venv/bin/python benchmarks/formats_bench.py --rows 1000000
 
-For each format it writes ``--rows`` rows of eight columns to a temporary
-file, reads them back, and prints the seconds, rows per second and the
-peak memory of the read measured by :mod:`tracemalloc` (which slows the
-read; pass ``--no-memory`` for speed alone). A streaming reader keeps its
-peak memory flat however many rows the file has.
+For each format it writes ``--rows`` rows of eight columns with our writer
+and with the plain library loop (``csv.writer``, openpyxl's write-only
+mode, xlwt, ``json``), then reads the file our writer made with our reader
+and with the plain loop (``csv.DictReader`` and bare ``csv.reader``,
+openpyxl's read-only ``iter_rows(values_only=True)``, xlrd's
+``row_values``, ``json``). It prints rows per second, the ratio ours /
+plain, and the peak resident memory of each.
+
+Every case runs in a fresh Python process and reports that process's peak
+resident set size (``ru_maxrss``), so cases do not inherit each other's
+memory; the figure includes the interpreter and the imported libraries.
+Time is measured inside the process, without start-up and imports. XLS
+holds at most 65,536 rows, so it gets 65,535 data rows under its header.
+
+This script is never run by the test suite: timings depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
+import json
+import os
+import platform
+import resource
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from formats import open_reader, open_writer  # noqa: E402
-
+ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ["sku", "name", "quantity", "price", "active", "added", "at", "note"]
-FORMATS = ("csv", "xlsx", "json", "jsonl", "xls")
+FORMATS = ("csv", "xlsx", "xls", "jsonl", "json")
 XLS_ROWS = 65_535
+
+# (format, operation, plain case, what the plain case is) in print order;
+# each operation compares case "ours" with the plain one.
+PLAN = [
+    ("csv", "write", "plain", "csv.writer"),
+    ("csv", "read", "plain", "csv.DictReader"),
+    ("csv", "read", "bare", "csv.reader"),
+    ("xlsx", "write", "plain", "openpyxl write-only"),
+    ("xlsx", "read", "plain", "openpyxl read-only"),
+    ("xls", "write", "plain", "xlwt"),
+    ("xls", "read", "plain", "xlrd"),
+    ("jsonl", "write", "plain", "json.dumps per line"),
+    ("jsonl", "read", "plain", "json.loads per line"),
+    ("json", "write", "plain", "json.dump of a list"),
+    ("json", "read", "plain", "json.load"),
+]
 
 
 def make_rows(count: int) -> Iterator[list]:
@@ -55,72 +83,267 @@ def make_rows(count: int) -> Iterator[list]:
         ]
 
 
-def measure(format_name: str, rows: int, folder: Path, memory: bool) -> dict:
-    """Write then read one file and return the figures.
+def write_ours(path: Path, rows: int) -> int:
+    """Write ``rows`` rows with our writer; return the rows written."""
+    from formats import open_writer
 
-    Args:
-        format_name: A registered format name.
-        rows: Rows to write (XLS is capped at 65,535).
-        folder: Where the file is written.
-        memory: Trace the peak memory of the read.
-
-    Returns:
-        A dict of rows, seconds to write and read, file size and peak
-        memory in bytes (``None`` when not traced).
-    """
-    if format_name == "xls":
-        rows = min(rows, XLS_ROWS)
-    path = folder / f"bench.{format_name}"
-    started = time.perf_counter()
     with (
         path.open("wb") as fileobj,
         open_writer(fileobj, name=path.name, columns=COLUMNS) as writer,
     ):
-        writer.write_rows(make_rows(rows))
-    written = time.perf_counter() - started
+        return writer.write_rows(make_rows(rows))
 
-    if memory:
-        tracemalloc.start()
-    started = time.perf_counter()
-    with path.open("rb") as fileobj:
-        count = sum(1 for _row in open_reader(fileobj, name=path.name))
-    read = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1] if memory else None
-    if memory:
-        tracemalloc.stop()
-    assert count == rows, (format_name, count, rows)
+
+def read_ours(path: Path, rows: int) -> int:
+    """Read every row with our reader; return the rows read."""
+    from formats import open_reader
+
+    with path.open("rb") as fileobj, open_reader(fileobj, name=path.name) as reader:
+        return sum(1 for _row in reader)
+
+
+def write_plain(path: Path, rows: int) -> int:
+    """Write ``rows`` rows with the plain library loop of the format."""
+    kind = path.suffix[1:]
+    if kind == "csv":
+        import csv
+
+        with path.open("w", encoding="utf-8", newline="") as fileobj:
+            writer = csv.writer(fileobj)
+            writer.writerow(COLUMNS)
+            writer.writerows(make_rows(rows))
+    elif kind == "xlsx":
+        import openpyxl
+
+        workbook = openpyxl.Workbook(write_only=True)
+        sheet = workbook.create_sheet()
+        sheet.append(COLUMNS)
+        for row in make_rows(rows):
+            sheet.append(row)
+        workbook.save(path)
+    elif kind == "xls":
+        _write_xlwt(path, rows)
+    elif kind == "jsonl":
+        with path.open("w", encoding="utf-8") as fileobj:
+            for row in make_rows(rows):
+                fileobj.write(json.dumps(dict(zip(COLUMNS, row)), default=str))
+                fileobj.write("\n")
+    else:
+        with path.open("w", encoding="utf-8") as fileobj:
+            objects = [dict(zip(COLUMNS, row)) for row in make_rows(rows)]
+            json.dump(objects, fileobj, default=str)
+    return rows
+
+
+def _write_xlwt(path: Path, rows: int) -> None:
+    import xlwt
+
+    workbook = xlwt.Workbook(encoding="utf-8")
+    sheet = workbook.add_sheet("Sheet1")
+    styles = {
+        datetime.date: xlwt.easyxf(num_format_str="YYYY-MM-DD"),
+        datetime.datetime: xlwt.easyxf(num_format_str="YYYY-MM-DD HH:MM:SS"),
+    }
+    for column, name in enumerate(COLUMNS):
+        sheet.write(0, column, name)
+    for index, row in enumerate(make_rows(rows), start=1):
+        for column, value in enumerate(row):
+            style = styles.get(type(value))
+            if style is None:
+                sheet.write(index, column, value)
+            else:
+                sheet.write(index, column, value, style)
+    workbook.save(str(path))
+
+
+def read_plain(path: Path, rows: int) -> int:
+    """Read every row with the plain library loop of the format."""
+    kind = path.suffix[1:]
+    if kind == "csv":
+        import csv
+
+        with path.open(encoding="utf-8", newline="") as fileobj:
+            return sum(1 for _row in csv.DictReader(fileobj))
+    if kind == "xlsx":
+        import openpyxl
+
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        count = sum(1 for _row in workbook.active.iter_rows(values_only=True))
+        workbook.close()
+        return count - 1
+    if kind == "xls":
+        import xlrd
+
+        book = xlrd.open_workbook(str(path))
+        sheet = book.sheet_by_index(0)
+        return sum(1 for index in range(1, sheet.nrows) if sheet.row_values(index))
+    if kind == "jsonl":
+        with path.open(encoding="utf-8") as fileobj:
+            return sum(1 for line in fileobj if json.loads(line))
+    with path.open(encoding="utf-8") as fileobj:
+        return len(json.load(fileobj))
+
+
+def read_bare(path: Path, rows: int) -> int:
+    """Read every record with a bare ``csv.reader``, header left out."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as fileobj:
+        return sum(1 for _row in csv.reader(fileobj)) - 1
+
+
+CASES: dict[str, Callable[[Path, int], int]] = {
+    "write:ours": write_ours,
+    "write:plain": write_plain,
+    "read:ours": read_ours,
+    "read:plain": read_plain,
+    "read:bare": read_bare,
+}
+
+
+_MODULES = {
+    True: {name: ["formats"] for name in FORMATS},
+    False: {
+        "csv": ["csv"],
+        "xlsx": ["openpyxl"],
+        "xls": ["xlrd", "xlwt"],
+        "jsonl": ["json"],
+        "json": ["json"],
+    },
+}
+
+
+def run_case(case: str, path: Path, rows: int) -> None:
+    """Run one case in this process and print its figures as JSON.
+
+    Args:
+        case: A key of :data:`CASES`, such as ``"read:ours"``.
+        path: The file to write or read; its suffix names the format.
+        rows: Rows to write, or expected to be read.
+    """
+    function = CASES[case]
+    # Imports are left out of the time: they cost the same at any size.
+    for module in _MODULES[case.endswith(":ours")][path.suffix[1:]]:
+        importlib.import_module(module)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    count = function(path, rows)
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    if count != rows:
+        raise SystemExit(f"{case} on {path.name}: {count} rows, expected {rows}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"rows": count, "seconds": seconds, "cpu": cpu, "peak": peak}))
+
+
+def measure(case: str, path: Path, rows: int, repeat: int) -> dict:
+    """Run a case in fresh processes; keep the best time and highest peak.
+
+    Args:
+        case: A key of :data:`CASES`.
+        path: The file to write or read.
+        rows: Rows to write or read.
+        repeat: Number of runs.
+
+    Returns:
+        ``rows``, ``seconds`` (the fastest run) and ``peak`` (bytes, the
+        highest of the runs).
+    """
+    runs = []
+    for _run in range(repeat):
+        command = [sys.executable, __file__, "--case", case, str(path), str(rows)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise SystemExit(f"{case} on {path.name} failed:\n{done.stderr}")
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+        seconds = runs[-1]["seconds"]
+        print(f"{path.name} {case}: {seconds:.1f} s", file=sys.stderr, flush=True)
     return {
         "rows": rows,
-        "write": written,
-        "read": read,
-        "size": path.stat().st_size,
-        "peak": peak,
+        "seconds": min(run["seconds"] for run in runs),
+        "peak": max(run["peak"] for run in runs),
     }
 
 
+def compare(format_name: str, rows: int, folder: Path, repeat: int) -> list[tuple]:
+    """Measure every operation of one format.
+
+    Args:
+        format_name: One of :data:`FORMATS`.
+        rows: Data rows (XLS is capped at 65,535).
+        folder: Where the files are written.
+        repeat: Runs per case.
+
+    Returns:
+        Table lines: format, operation, rows, our and plain figures.
+    """
+    if format_name == "xls":
+        rows = min(rows, XLS_ROWS)
+    ours_path = folder / f"ours.{format_name}"
+    plain_path = folder / f"plain.{format_name}"
+    figures = {
+        "write:plain": measure("write:plain", plain_path, rows, repeat),
+        "write:ours": measure("write:ours", ours_path, rows, repeat),
+    }
+    # Both readers read the file our writer made.
+    for case in ("read:plain", "read:ours", "read:bare"):
+        if case != "read:bare" or format_name == "csv":
+            figures[case] = measure(case, ours_path, rows, repeat)
+    lines = []
+    for name, operation, plain, label in PLAN:
+        if name == format_name:
+            ours = figures[f"{operation}:ours"]
+            other = figures[f"{operation}:{plain}"]
+            lines.append((name, f"{operation} vs {label}", rows, ours, other))
+    return lines
+
+
+def print_table(lines: list[tuple]) -> None:
+    """Print the figures as a Markdown table.
+
+    Args:
+        lines: As returned by :func:`compare`.
+    """
+    print(
+        "| format | operation | rows | ours rows/s | plain rows/s | ratio "
+        "| ours peak RSS MB | plain peak RSS MB |"
+    )
+    print("|---|---|--:|--:|--:|--:|--:|--:|")
+    for name, operation, rows, ours, plain in lines:
+        ours_rate = rows / ours["seconds"]
+        plain_rate = rows / plain["seconds"]
+        print(
+            f"| {name} | {operation} | {rows:,} | {ours_rate:,.0f} "
+            f"| {plain_rate:,.0f} | {ours_rate / plain_rate:.2f} "
+            f"| {ours['peak'] / 1e6:.0f} | {plain['peak'] / 1e6:.0f} |"
+        )
+
+
 def main() -> None:
-    """Parse the command line and print one line per format."""
+    """Parse the command line; run one case, or all and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--formats", nargs="*", default=list(FORMATS))
-    parser.add_argument("--no-memory", action="store_true")
-    options = parser.parse_args()
-    print(
-        f"{'format':7} {'rows':>9} {'MB':>7} {'write s':>8} {'read s':>8} "
-        f"{'rows/s':>9} {'peak MB':>8}"
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case")
+    parser.add_argument(
+        "--case", nargs=3, metavar=("CASE", "PATH", "ROWS"), help=argparse.SUPPRESS
     )
+    options = parser.parse_args()
+    if options.case:
+        sys.path.insert(0, str(ROOT))
+        case, path, rows = options.case
+        run_case(case, Path(path), int(rows))
+        return
+
+    print(
+        f"{datetime.date.today()}, Python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{options.rows:,} rows, best of {options.repeat}"
+    )
+    lines = []
     with tempfile.TemporaryDirectory() as folder:
         for format_name in options.formats:
-            figures = measure(
-                format_name, options.rows, Path(folder), not options.no_memory
-            )
-            peak = figures["peak"]
-            shown = f"{peak / 1e6:8.1f}" if peak is not None else f"{'-':>8}"
-            print(
-                f"{format_name:7} {figures['rows']:9d} {figures['size'] / 1e6:7.1f} "
-                f"{figures['write']:8.2f} {figures['read']:8.2f} "
-                f"{figures['rows'] / figures['read']:9.0f} {shown}"
-            )
+            lines += compare(format_name, options.rows, Path(folder), options.repeat)
+    print_table(lines)
 
 
 if __name__ == "__main__":

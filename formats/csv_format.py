@@ -10,10 +10,10 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime
-import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from itertools import chain
+from types import SimpleNamespace
 from typing import IO, Any
 
 from formats.base import TableReader
@@ -21,11 +21,13 @@ from formats.decoding import CHUNK_SIZE, TextSource
 from formats.delimited import join_record, sniff_delimiter, split_records
 from formats.errors import EncodingError, FormatError, LimitError, ParseError
 from formats.errors import gettext as _
-from formats.writers import Writer, escape_formula
+from formats.writers import FORMULA_STARTS, Writer, escape_formula
 
 __all__ = ["CsvReader", "CsvWriter", "render_text"]
 
 _LINE_ENDS = (None, "\n", "\r\n", "\r")
+# Codecs that encode each record alone the same as in a stream.
+_STATELESS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252"})
 _SAMPLE_LINES = 20
 
 
@@ -82,6 +84,7 @@ class CsvReader(TableReader):
 
     format_name = "csv"
     fixed_width = True
+    broken_cells = False
 
     def __init__(
         self,
@@ -116,7 +119,7 @@ class CsvReader(TableReader):
         """
         source = TextSource(self.fileobj, encoding=self.encoding, name=self.name)
         self.encoding = source.encoding
-        lines: Iterator[str] = source.lines()
+        lines: Iterator[str] = chain.from_iterable(source.batches())
         if self.delimiter is None:
             lines = self._sniff(lines)
         terminator = self.record_terminator
@@ -205,8 +208,28 @@ def render_text(value: object) -> str:
     if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return _decimal_text(value)
     return str(value)
+
+
+# Python's csv writes these as render_text would (str() of a datetime,
+# date or time is its ISO form with a space; None is an empty field), in C.
+_WRITTEN_AS_IS = frozenset(
+    {str, int, float, datetime.datetime, datetime.date, datetime.time, type(None)}
+)
+
+
+def _decimal_text(value: Decimal) -> str:
+    # str() is quicker than format() and the same unless it uses an exponent.
+    text = str(value)
+    return format(value, "f") if "E" in text else text
+
+
+# render_text of the other usual types, found by exact type.
+_TEXT_OF: dict[type, Callable[[Any], str]] = {
+    bool: {True: "true", False: "false"}.__getitem__,
+    Decimal: _decimal_text,
+}
 
 
 class CsvWriter(Writer):
@@ -235,6 +258,7 @@ class CsvWriter(Writer):
     """
 
     format_name = "csv"
+    escapes_in_write_cells = True
 
     def __init__(
         self,
@@ -264,6 +288,7 @@ class CsvWriter(Writer):
         self.delimiter = delimiter
         self.record_terminator = record_terminator
         self.quotechar = quotechar
+        self._csv_writer = self._make_csv_writer()
         if header:
             self.first_data_row = 2
             names = list(self.columns)
@@ -278,37 +303,68 @@ class CsvWriter(Writer):
             cells: Values in column order.
             number: The record's line in the output, for messages.
         """
-        texts = [render_text(value) for value in cells]
         try:
-            record = self._join(texts)
+            if self._csv_writer is None:
+                texts = [self._text(value) for value in cells]
+                record = join_record(
+                    texts, self.delimiter, self.record_terminator, self.quotechar
+                )
+                self.fileobj.write(self._encoder.encode(record))
+            else:
+                escape, text_of = self.escape_formulas, _TEXT_OF.get
+                self._csv_writer.writerow(
+                    [
+                        (
+                            escape_formula(value)
+                            if escape and value.startswith(FORMULA_STARTS)
+                            else value
+                        )
+                        if (kind := value.__class__) is str
+                        else value
+                        if kind in _WRITTEN_AS_IS
+                        else text_of(kind, self._text)(value)
+                        for value in cells
+                    ]
+                )
         except (csv.Error, ParseError) as error:
             message = _("A field cannot be written: %(detail)s") % {"detail": error}
             raise ParseError(message, file=self.name, row=number) from error
-        try:
-            data = self._encoder.encode(record)
         except UnicodeEncodeError as error:
+            texts = [self._text(value) for value in cells]
             raise self._encoding_error(texts, number) from error
-        self.fileobj.write(data)
 
     def finish(self) -> None:
         """Flush the encoder (a stateful codec may hold bytes back)."""
         self.fileobj.write(self._encoder.encode("", final=True))
         self.fileobj.flush()
 
-    def _join(self, texts: list[str]) -> str:
+    def _text(self, value: object) -> str:
+        text = render_text(value)
+        if self.escape_formulas and isinstance(value, str):
+            return escape_formula(text)  # type: ignore[return-value]
+        return text
+
+    def _make_csv_writer(self) -> Any:
+        # Python's csv writes one-character delimiters; its writer hands
+        # each record to the sink, which encodes it into the file.
         terminator = self.record_terminator
         if len(self.delimiter) > 1 or terminator not in _LINE_ENDS:
-            return join_record(texts, self.delimiter, terminator, self.quotechar)
-        buffer = io.StringIO()
+            return None
         if self.quotechar is None:
             dialect = {"quoting": csv.QUOTE_NONE, "escapechar": None}
         else:
             dialect = {"quotechar": self.quotechar}
-        writer = csv.writer(
-            buffer, delimiter=self.delimiter, lineterminator=terminator, **dialect
+        write, name = self.fileobj.write, codecs.lookup(self.encoding).name
+        if name in _STATELESS:
+            # str.encode runs in C; the incremental encoder's Python method
+            # is only needed by codecs that write a byte order mark.
+            sink = SimpleNamespace(write=lambda record: write(record.encode(name)))
+        else:
+            encode = self._encoder.encode
+            sink = SimpleNamespace(write=lambda record: write(encode(record)))
+        return csv.writer(
+            sink, delimiter=self.delimiter, lineterminator=terminator, **dialect
         )
-        writer.writerow(texts)
-        return buffer.getvalue()
 
     def _encoding_error(self, texts: list[str], number: int) -> EncodingError:
         for column, text in zip(self.columns, texts):

@@ -56,10 +56,16 @@ class Writer:
 
     Raises:
         FormatError: If a column name is repeated.
+
+    A subclass that sets ``escapes_in_write_cells`` gets the cells
+    unescaped and escapes text itself, with :func:`escape_formula`, in the
+    pass that converts the cells; a writer of millions of rows then looks
+    at each cell once.
     """
 
     format_name: ClassVar[str] = ""
     escapes_formulas: ClassVar[bool] = True
+    escapes_in_write_cells: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -95,8 +101,15 @@ class Writer:
         if self.closed:
             raise FormatError(_("The writer is closed."), file=self.name, row=number)
         cells = self._ordered(values, number)
-        if self.escape_formulas:
-            cells = [escape_formula(value) for value in cells]
+        if self.escape_formulas and not self.escapes_in_write_cells:
+            # Checked here rather than by a call per cell: most cells are
+            # not text starting like a formula.
+            cells = [
+                escape_formula(value)
+                if isinstance(value, str) and value.startswith(FORMULA_STARTS)
+                else value
+                for value in cells
+            ]
         self.write_cells(cells, number)
         self.rows_written += 1
 
@@ -110,8 +123,18 @@ class Writer:
             The number of rows written by this call.
         """
         before = self.rows_written
+        write_row, write_cells = self.write_row, self.write_cells
+        fast, width = self.escapes_in_write_cells, len(self.columns)
         for values in rows:
-            self.write_row(values)
+            # A list in column order, for a format that escapes in
+            # write_cells, needs none of write_row's work.
+            if fast and values.__class__ is list and len(values) == width:
+                if self.closed:
+                    write_row(values)  # Raises that the writer is closed.
+                write_cells(values, self.first_data_row + self.rows_written)
+                self.rows_written += 1
+            else:
+                write_row(values)
         return self.rows_written - before
 
     def close(self) -> None:
@@ -130,7 +153,8 @@ class Writer:
         """Store one row of cells; subclasses implement this.
 
         Args:
-            cells: Values in column order, already escaped.
+            cells: Values in column order, already escaped unless
+                ``escapes_in_write_cells`` is set.
             number: The row's number in the output, for messages.
         """
         raise NotImplementedError
@@ -139,6 +163,8 @@ class Writer:
         """Complete the file; subclasses that buffer override this."""
 
     def _ordered(self, values: Sequence | Mapping, number: int) -> list:
+        if isinstance(values, (list, tuple)) and len(values) == len(self.columns):
+            return list(values)
         if isinstance(values, Mapping):
             unknown = [key for key in values if key not in self.columns]
             if unknown:

@@ -26,6 +26,8 @@ MAX_BYTES = 100 * 1024 * 1024
 MAX_ROWS = 65_536
 MAX_COLUMNS = 256
 MAX_TEXT_CHARS = 32_767
+_EMPTY = (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK)
+_MIDNIGHT = datetime.time(0)
 _TIME_PART = re.compile(r"[hs]|am/pm|a/p", re.IGNORECASE)
 _FORMAT_NOISE = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')
 _DAMAGE = (
@@ -110,8 +112,21 @@ class XlsReader(TableReader):
             self.sheet_name = sheet.name
             limit = self.last_column or sheet.ncols
             for index in range(sheet.nrows):
-                cells = sheet.row_slice(index, 0, min(limit, sheet.row_len(index)))
-                yield index + 1, [self._value(book, cell) for cell in cells]
+                end = min(limit, sheet.row_len(index))
+                kinds = sheet.row_types(index, 0, end)
+                values = sheet.row_values(index, 0, end)
+                # Text and numbers, most cells, are read without a call.
+                cells = [
+                    value
+                    if kind == xlrd.XL_CELL_TEXT
+                    else (int(value) if value.is_integer() else value)
+                    if kind == xlrd.XL_CELL_NUMBER
+                    else None
+                    if kind in _EMPTY
+                    else self._value(book, sheet, index, column, kind, value)
+                    for column, (kind, value) in enumerate(zip(kinds, values))
+                ]
+                yield index + 1, cells
         except FormatError:
             raise
         except _DAMAGE as error:
@@ -142,12 +157,11 @@ class XlsReader(TableReader):
         titles = ", ".join(repr(title) for title in names) or "-"
         raise FormatError(message % {"sheet": sheet, "sheets": titles}, file=self.name)
 
-    def _value(self, book: Any, cell: Any) -> object:
-        kind, value = cell.ctype, cell.value
-        if kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
-            return None
-        if kind == xlrd.XL_CELL_NUMBER:
-            return int(value) if float(value).is_integer() else value
+    def _value(
+        self, book: Any, sheet: Any, row: int, column: int, kind: int, value: object
+    ) -> object:
+        if kind == xlrd.XL_CELL_DATE:
+            return self._date(book, value, sheet.cell_xf_index(row, column))
         if kind == xlrd.XL_CELL_BOOLEAN:
             return bool(value)
         if kind == xlrd.XL_CELL_ERROR:
@@ -155,21 +169,17 @@ class XlsReader(TableReader):
             return BrokenCell(
                 _("The cell holds the error %(error)s.") % {"error": text}
             )
-        if kind == xlrd.XL_CELL_DATE:
-            return self._date(book, cell)
         return value
 
-    def _date(self, book: Any, cell: Any) -> object:
+    def _date(self, book: Any, value: float, xf_index: int) -> object:
         try:
-            moment = xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
+            moment = xlrd.xldate.xldate_as_datetime(value, book.datemode)
         except (XLDateError, OverflowError, ValueError):
             message = _("The cell is marked as a date but holds %(value)r.")
-            return BrokenCell(message % {"value": cell.value})
-        if 0 <= cell.value < 1:
+            return BrokenCell(message % {"value": value})
+        if 0 <= value < 1:
             return moment.time()
-        if moment.time() == datetime.time(0) and self._is_date_only(
-            book, cell.xf_index
-        ):
+        if moment.time() == _MIDNIGHT and self._is_date_only(book, xf_index):
             return moment.date()
         return moment
 

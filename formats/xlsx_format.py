@@ -1,9 +1,11 @@
-"""Excel workbooks (XLSX), read and written as streams with openpyxl.
+"""Excel workbooks (XLSX), read and written as streams.
 
-Reading uses openpyxl's read-only mode, which parses a sheet's XML as it
-goes; openpyxl parses XML with ``defusedxml`` when it is installed (it is a
-dependency of this package), so entity tricks such as "billion laughs"
-raise :class:`ParseError`.
+Reading takes the workbook's sheet list and styles from openpyxl, which
+parses that XML with ``defusedxml`` (a dependency of this package), and
+parses the sheet and its shared strings with :mod:`formats.xlsx_sheet`,
+which refuses any document type declaration; entity tricks such as
+"billion laughs" raise :class:`ParseError` either way. Writing uses
+openpyxl's write-only mode.
 """
 
 from __future__ import annotations
@@ -17,25 +19,34 @@ import zlib
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import IO, Any
+from xml.parsers.expat import ExpatError
 
 import openpyxl
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.numbers import BUILTIN_FORMATS
-from openpyxl.utils.exceptions import IllegalCharacterError, InvalidFileException
-from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
+from openpyxl.styles.stylesheet import apply_stylesheet
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.xml.constants import SHARED_STRINGS
 
-from formats.base import BrokenCell, TableReader
+from formats.base import TableReader
 from formats.errors import CellError, FormatError, LimitError, ParseError
 from formats.errors import gettext as _
 from formats.writers import Writer, escape_formula
+from formats.xlsx_sheet import SheetParser, read_shared_strings
 
-__all__ = ["XlsxReader", "XlsxWriter", "open_sheet"]
+__all__ = ["XlsxReader", "XlsxWriter", "find_sheet"]
 
 MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 MAX_ROWS = 1_048_576
 MAX_COLUMNS = 16_384
 MAX_TEXT_CHARS = 32_767
 _STORABLE = (int, float, Decimal, datetime.date, datetime.time, datetime.timedelta)
+# Values that openpyxl stores as they are, with no check of ours.
+_PLAIN = frozenset(
+    {type(None), int, float, bool, Decimal, datetime.date, datetime.timedelta}
+)
 _TIME_PART = re.compile(r"[hs]|am/pm|a/p", re.IGNORECASE)
 _FORMAT_NOISE = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')
 # Errors that openpyxl, zipfile and the XML parser raise on damaged files.
@@ -52,43 +63,8 @@ _DAMAGE = (
     zlib.error,
     InvalidFileException,
     NotImplementedError,
+    ExpatError,
 )
-
-
-_NO_VALUE = {"row": 0, "column": 0, "value": None, "data_type": "n", "style_id": 0}
-
-
-class _CachedValueParser(WorkSheetParser):
-    """Openpyxl's sheet parser that also tells an uncomputed formula.
-
-    With ``data_only`` openpyxl gives a formula's cached value and ``None``
-    when the file has none, the same as an empty cell. Looking at the cell's
-    XML once more here costs a lookup per cell, where opening the file a
-    second time without ``data_only`` would parse the sheet twice.
-    """
-
-    def parse_cell(self, element: Any) -> dict:
-        """Parse a ``<c>`` element as openpyxl does; mark uncached formulas.
-
-        Args:
-            element: The cell's XML element.
-
-        Returns:
-            openpyxl's cell dict; ``data_type`` is ``"uncached"`` for a
-            formula saved without a result, and a text formula saved with an
-            empty result has the value ``""``.
-        """
-        if len(element) == 0 and "r" in element.attrib:
-            # A cell that is only styled: no value, no formula. Skipping
-            # openpyxl's work here makes styled empty rows cheap.
-            return _NO_VALUE
-        cell = super().parse_cell(element)
-        if cell["value"] is None and element.find(FORMULA_TAG) is not None:
-            if element.get("t") == "str" and element.find(VALUE_TAG) is not None:
-                cell["value"] = ""
-            else:
-                cell["data_type"] = "uncached"
-        return cell
 
 
 def _date_only_styles(workbook: Any) -> set[int]:
@@ -138,47 +114,46 @@ def _seekable(fileobj: IO[bytes], limit: int, name: str | None) -> IO[bytes]:
     return copy
 
 
-def open_sheet(workbook: Any, sheet: str | int | None, name: str | None) -> Any:
-    """Find a worksheet by name or position.
+def find_sheet(titles: list[str], sheet: str | int | None, name: str | None) -> int:
+    """Find a sheet by name or position.
 
     Args:
-        workbook: An openpyxl workbook.
+        titles: The workbook's sheet names, in order.
         sheet: Sheet name (exact, else ignoring case and surrounding
             spaces), 1-based position, or ``None`` for the first sheet.
         name: File name used in messages.
 
     Returns:
-        The worksheet.
+        The sheet's 0-based index in ``titles``.
 
     Raises:
         FormatError: If there is no such sheet; the message lists them.
     """
-    sheets = workbook.worksheets
-    if sheet is None and sheets:
-        return sheets[0]
+    if sheet is None and titles:
+        return 0
     if isinstance(sheet, int) and not isinstance(sheet, bool):
-        if 1 <= sheet <= len(sheets):
-            return sheets[sheet - 1]
+        if 1 <= sheet <= len(titles):
+            return sheet - 1
     elif isinstance(sheet, str):
-        for worksheet in sheets:
-            if worksheet.title == sheet:
-                return worksheet
-        for worksheet in sheets:
-            if worksheet.title.strip().casefold() == sheet.strip().casefold():
-                return worksheet
+        if sheet in titles:
+            return titles.index(sheet)
+        folded = [title.strip().casefold() for title in titles]
+        if sheet.strip().casefold() in folded:
+            return folded.index(sheet.strip().casefold())
     message = _("The workbook has no sheet %(sheet)r; its sheets are %(sheets)s.")
-    titles = ", ".join(repr(worksheet.title) for worksheet in sheets) or "-"
-    raise FormatError(message % {"sheet": sheet, "sheets": titles}, file=name)
+    shown = ", ".join(repr(title) for title in titles) or "-"
+    raise FormatError(message % {"sheet": sheet, "sheets": shown}, file=name)
 
 
 class XlsxReader(TableReader):
     """Read one sheet of an XLSX workbook as it streams.
 
-    Values are openpyxl's: text, ``int`` (a whole ``float`` becomes
-    ``int``), ``float``, ``bool``, ``datetime`` (``date`` when the cell's
-    number format shows no time and the time is midnight), ``time``,
-    ``timedelta``; an empty cell is ``None``. Dates follow the workbook's
-    date system, 1900 or 1904. A formula gives its cached value.
+    Values are those of openpyxl's read-only mode: text, ``int`` (a whole
+    ``float`` becomes ``int``), ``float``, ``bool``, ``datetime`` (``date``
+    when the cell's number format shows no time and the time is midnight),
+    ``time``, ``timedelta``; an empty cell is ``None``. Dates follow the
+    workbook's date system, 1900 or 1904. A formula gives its cached value.
+    Only the sheet that is read is parsed, once.
 
     Args:
         fileobj: A binary file object open for reading; a file that cannot
@@ -195,7 +170,10 @@ class XlsxReader(TableReader):
 
     Limitation: a merged cell gives its value to its top-left cell only;
     the other cells of the merge read as empty. Cells that are only styled
-    are skipped, so the bogus size some files declare costs nothing.
+    are skipped, so the bogus size some files declare costs nothing. The
+    workbook's shared-string table (where Excel keeps every distinct text)
+    is held in memory while the sheet is read; a sheet of a million
+    distinct texts of 20 characters needs about 80 MB for it.
     """
 
     format_name = "xlsx"
@@ -212,13 +190,13 @@ class XlsxReader(TableReader):
         super().__init__(fileobj, **options)
         self.sheet = sheet
         self.max_unpacked_bytes = max_unpacked_bytes
-        self._workbook: Any = None
+        self._archive: zipfile.ZipFile | None = None
 
     def close(self) -> None:
         """Close the workbook's archive; the caller's file stays open."""
-        if self._workbook is not None:
-            self._workbook.close()
-            self._workbook = None
+        if self._archive is not None:
+            self._archive.close()
+            self._archive = None
 
     def read_cells(self) -> Iterator[tuple[int, list]]:
         """Yield ``(row number, values)`` for each row stored in the sheet.
@@ -229,15 +207,11 @@ class XlsxReader(TableReader):
         fileobj = _seekable(self.fileobj, self.max_unpacked_bytes, self.name)
         _check_unpacked_size(fileobj, self.max_unpacked_bytes, self.name)
         try:
-            self._workbook = openpyxl.load_workbook(
-                fileobj, read_only=True, data_only=True, keep_links=False
-            )
-            worksheet = open_sheet(self._workbook, self.sheet, self.name)
-            self.sheet_name = worksheet.title
-            date_only = _date_only_styles(self._workbook)
-            yield from self._sheet_rows(worksheet, date_only)
-        except FormatError:
-            raise
+            parser, path = self._open(fileobj)
+            with self._archive.open(path) as source:
+                yield from parser.rows(source)
+        except FormatError as error:
+            raise error.at(file=self.name, sheet=self.sheet_name) from None
         except _DAMAGE as error:
             message = _("The workbook is damaged or not an XLSX file: %(detail)s")
             detail = {"detail": f"{type(error).__name__}: {error}"[:200]}
@@ -245,58 +219,40 @@ class XlsxReader(TableReader):
         finally:
             self.close()
 
-    def _sheet_rows(
-        self, worksheet: Any, date_only: set[int]
-    ) -> Iterator[tuple[int, list]]:
-        # openpyxl's read-only worksheet pads every row to the sheet's
-        # declared size, which some programs set to a million rows; its
-        # parser, used directly, yields only the cells the file stores.
-        workbook = self._workbook
-        with worksheet._get_source() as source:
-            parser = _CachedValueParser(
-                source,
-                worksheet._shared_strings,
-                data_only=True,
-                epoch=workbook.epoch,
-                date_formats=workbook._date_formats,
-                timedelta_formats=workbook._timedelta_formats,
-            )
-            yield from self._parse(parser, date_only)
-
-    def _parse(self, parser: Any, date_only: set[int]) -> Iterator[tuple[int, list]]:
-        limit = self.last_column or MAX_COLUMNS
-        for number, cells in parser.parse():
-            values: list = []
-            for cell in cells:
-                column = cell["column"]
-                if cell["value"] is None and cell["data_type"] != "uncached":
-                    continue
-                if column > limit:
-                    continue
-                if column > len(values):
-                    values.extend([None] * (column - len(values)))
-                values[column - 1] = _value(cell, date_only)
-            yield number, values
-
-
-def _value(cell: dict, date_only: set[int]) -> object:
-    value, data_type = cell["value"], cell["data_type"]
-    if data_type == "e":
-        message = _("The cell holds the error %(error)s.")
-        return BrokenCell(message % {"error": value})
-    if data_type == "uncached":
-        return BrokenCell(
-            _(
-                "The cell holds a formula whose result was never saved; "
-                "open and save the file in a spreadsheet to compute it."
-            )
+    def _open(self, fileobj: IO[bytes]) -> tuple[SheetParser, str]:
+        # openpyxl's load_workbook would read every sheet once to find its
+        # size when the sheet does not state it; only the parts that the
+        # values need are read here: the workbook, the styles and the
+        # shared strings.
+        reader = ExcelReader(fileobj, read_only=True, data_only=True, keep_links=False)
+        self._archive = reader.archive
+        reader.read_manifest()
+        reader.read_workbook()
+        workbook = reader.wb
+        apply_stylesheet(reader.archive, workbook)
+        sheets = [
+            (sheet.name, link.target)
+            for sheet, link in reader.parser.find_sheets()
+            if link.target in reader.valid_files and "chartsheet" not in link.Type
+        ]
+        titles = [title for title, _path in sheets]
+        self.sheet_name, path = sheets[find_sheet(titles, self.sheet, self.name)]
+        parser = SheetParser(
+            self._shared_strings(reader),
+            epoch=workbook.epoch,
+            date_styles=workbook._date_formats,
+            duration_styles=workbook._timedelta_formats,
+            date_only_styles=_date_only_styles(workbook),
+            last_column=self.last_column or MAX_COLUMNS,
         )
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, datetime.datetime) and cell["style_id"] in date_only:
-        if value.time() == datetime.time(0):
-            return value.date()
-    return value
+        return parser, path
+
+    def _shared_strings(self, reader: ExcelReader) -> list[str]:
+        part = reader.package.find(SHARED_STRINGS)
+        if part is None:
+            return []
+        with self._archive.open(part.PartName[1:]) as source:
+            return read_shared_strings(source)
 
 
 class XlsxWriter(Writer):
@@ -368,7 +324,7 @@ class XlsxWriter(Writer):
             message = _("A sheet holds at most %(limit)d rows.")
             raise LimitError(message % {"limit": MAX_ROWS}, file=self.name, row=number)
         row = [
-            self._cell(value, number, column)
+            value if value.__class__ in _PLAIN else self._cell(value, number, column)
             for value, column in zip(cells, self.columns)
         ]
         self._sheet.append(row)
@@ -379,21 +335,7 @@ class XlsxWriter(Writer):
 
     def _cell(self, value: object, number: int, column: str) -> object:
         if isinstance(value, str):
-            if len(value) > MAX_TEXT_CHARS:
-                message = _("A cell holds at most %(limit)d characters, not %(count)d.")
-                filled = message % {"limit": MAX_TEXT_CHARS, "count": len(value)}
-                raise self._error(CellError, filled, number, column)
-            try:
-                cell = WriteOnlyCell(self._sheet, value=value)
-            except IllegalCharacterError as error:
-                message = _(
-                    "The text %(text)r holds control characters that XLSX cannot store."
-                )
-                raise self._error(
-                    CellError, message % {"text": value[:40]}, number, column
-                ) from error
-            cell.data_type = "s"
-            return cell
+            return self._text(value, number, column)
         if isinstance(value, (datetime.datetime, datetime.time)) and value.tzinfo:
             message = _(
                 "%(value)s has a time zone, which XLSX cannot store; convert it first."
@@ -404,6 +346,24 @@ class XlsxWriter(Writer):
             raise self._error(
                 CellError, message % {"type": type(value).__name__}, number, column
             )
+        return value
+
+    def _text(self, value: str, number: int, column: str) -> object:
+        if len(value) > MAX_TEXT_CHARS:
+            message = _("A cell holds at most %(limit)d characters, not %(count)d.")
+            filled = message % {"limit": MAX_TEXT_CHARS, "count": len(value)}
+            raise self._error(CellError, filled, number, column)
+        if ILLEGAL_CHARACTERS_RE.search(value):
+            message = _(
+                "The text %(text)r holds control characters that XLSX cannot store."
+            )
+            raise self._error(CellError, message % {"text": value[:40]}, number, column)
+        if value in ERROR_CODES or (len(value) > 1 and value.startswith("=")):
+            # openpyxl would store this text as an error code or a formula;
+            # a cell of type "s" keeps it text.
+            cell = WriteOnlyCell(self._sheet, value=value)
+            cell.data_type = "s"
+            return cell
         return value
 
     def _error(self, cls: type, message: str, number: int, column: str) -> FormatError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import io
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -386,3 +388,61 @@ def test_the_adventure_works_dumps_read_with_the_expected_record_counts():
     assert len(products) == 504 and {len(row.values) for row in products} == {25}
     assert len(photos) == 101 and {len(row.values) for row in photos} == {6}
     assert photos[0].values[2].startswith("47494638")
+
+
+class Markup(str):
+    """A str subclass, as Django's SafeString is."""
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        False,
+        7,
+        2.5,
+        Decimal("1E+3"),
+        Decimal("-0.00"),
+        Decimal("12.50"),
+        datetime.date(2024, 1, 31),
+        datetime.datetime(2024, 1, 31, 10, 30, 0, 500),
+        datetime.time(10, 30),
+        datetime.timedelta(hours=1),
+        "plain",
+    ],
+)
+def test_the_writer_stores_each_value_as_render_text_gives_it(value):
+    # Given a value of a usual type
+    output = io.BytesIO()
+
+    # When a writer writes it
+    with CsvWriter(output, columns=["v", "w"], header=False) as writer:
+        writer.write_row([value, "x"])
+
+    # Then the field is render_text's text
+    assert output.getvalue() == render_text(value).encode() + b",x\r\n"
+
+
+def test_text_of_a_str_subclass_is_escaped_like_text():
+    # Given formula-like text in a str subclass
+    output = io.BytesIO()
+
+    # When it is written
+    with CsvWriter(output, columns=["v"], header=False) as writer:
+        writer.write_row([Markup("=1+2")])
+
+    # Then it is escaped like any text
+    assert output.getvalue() == b"'=1+2\r\n"
+
+
+def test_a_utf16_writer_puts_one_byte_order_mark_at_the_start():
+    # Given a UTF-16 writer
+    output = io.BytesIO()
+
+    # When two rows are written
+    with CsvWriter(output, columns=["sku"], encoding="utf-16") as writer:
+        writer.write_rows([["A1"], ["A2"]])
+
+    # Then the file decodes as one text with one mark
+    assert output.getvalue().decode("utf-16") == "sku\r\nA1\r\nA2\r\n"

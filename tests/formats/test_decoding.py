@@ -115,3 +115,36 @@ def test_chunks_report_undecodable_bytes_without_a_row():
     with pytest.raises(EncodingError) as caught:
         list(source.chunks())
     assert caught.value.row is None
+
+
+def test_batches_give_the_lines_of_lines_in_one_list_per_chunk():
+    # Given text of more than two chunks of short lines
+    data = b"".join(b"line %d\r\n" % number for number in range(20_000))
+
+    # When it is read in batches and line by line
+    batches = list(TextSource(io.BytesIO(data)).batches())
+    lines = list(TextSource(io.BytesIO(data)).lines())
+
+    # Then the batches hold the same lines, a chunk's worth each
+    assert [line for batch in batches for line in batch] == lines
+    assert len(lines) == 20_000
+    assert len(batches) == -(-len(data) // CHUNK_SIZE)
+
+
+def test_batches_hand_out_the_lines_before_bad_bytes_then_raise_on_their_line():
+    # Given bad bytes in a line that a chunk boundary cuts
+    good = b"".join(b"%05d\n" % number for number in range(CHUNK_SIZE // 6))
+    data = good + b"x" * 100 + b"\xff bad\nafter\n"
+    source = TextSource(io.BytesIO(data), encoding="utf-8", name="Product.csv")
+    assert len(good) < CHUNK_SIZE < len(good) + 100
+
+    # When the batches are read
+    received = []
+    with pytest.raises(EncodingError) as caught:
+        for batch in source.batches():
+            received.extend(batch)
+
+    # Then every good line came first and the error names the next line
+    assert len(received) == CHUNK_SIZE // 6
+    assert caught.value.row == CHUNK_SIZE // 6 + 1
+    assert "0xff" in str(caught.value)

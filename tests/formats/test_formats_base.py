@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from formats.base import BrokenCell, Row, TableReader, column_letter
+from formats.base import BrokenCell, Row, TableReader, column_letter, make_row
 from formats.errors import CellError, FormatError, HeaderError, LimitError, ParseError
 
 
@@ -282,3 +282,41 @@ def test_column_letters_follow_spreadsheet_naming():
         "AZ",
         "AAA",
     ]
+
+
+def test_iterating_a_reader_and_calling_next_share_one_stream_of_rows():
+    # Given a reader whose first row was taken with next()
+    reader = GridReader([["sku"], ["A1"], ["A2"], ["A3"]])
+    first = next(reader)
+
+    # When the rest is iterated, with one more next() on the way
+    numbers = [first.number]
+    for row in reader:
+        numbers.append(row.number)
+        if row.number == 3:
+            numbers.append(next(reader).number)
+
+    # Then every row comes once, in order
+    assert numbers == [2, 3, 4]
+
+
+def test_a_row_made_by_make_row_is_the_same_as_a_constructed_row():
+    # Given the fields of a row
+    # When it is made both ways
+    made = make_row(7, {"sku": "A1"}, "Stock")
+
+    # Then the rows are equal and the made one is as frozen
+    assert made == Row(7, {"sku": "A1"}, "Stock")
+    with pytest.raises(AttributeError):
+        made.number = 8
+
+
+def test_a_row_starting_with_spaces_is_blank_only_if_every_cell_is():
+    # Given rows whose first cell is spaces
+    reader = GridReader([["a", "b"], ["  ", None], ["  ", 0], [None, "x"]])
+
+    # When they are read
+    rows = list(reader)
+
+    # Then only the row with nothing in it is left out
+    assert [row.values for row in rows] == [{"a": "  ", "b": 0}, {"a": None, "b": "x"}]

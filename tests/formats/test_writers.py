@@ -84,3 +84,20 @@ def test_a_closed_writer_refuses_rows():
     # Then it is refused
     with pytest.raises(FormatError, match="closed"):
         writer.write_row(["x"])
+
+
+def test_write_rows_checks_every_row_as_write_row_does():
+    # Given a writer and rows as lists, tuples and dicts
+    writer = ListWriter(columns=["a", "b"])
+
+    # When they are written together, then a row that does not fit
+    count = writer.write_rows([["=1", 2], ("x", None), {"b": 3}])
+    with pytest.raises(FormatError, match="Expected 2 values"):
+        writer.write_rows([["only one"]])
+    writer.close()
+
+    # Then each was escaped and numbered, and a closed writer refuses more
+    assert count == 3
+    assert writer.rows == [(1, ["'=1", 2]), (2, ["x", None]), (3, [None, 3])]
+    with pytest.raises(FormatError, match="closed"):
+        writer.write_rows([["x", "y"]])

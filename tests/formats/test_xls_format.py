@@ -6,6 +6,7 @@ import datetime
 import io
 
 import pytest
+import xlwt
 
 from formats.errors import CellError, FormatError, LimitError, ParseError
 from formats.xls_format import XlsReader, XlsWriter
@@ -118,3 +119,33 @@ def test_the_writer_names_the_cell_of_a_value_it_cannot_store():
         2,
         "a",
     )
+
+
+def test_booleans_blanks_and_error_cells_read_as_in_xlsx():
+    # Given a sheet with booleans, an empty text cell and a #DIV/0! in C3
+    output = io.BytesIO()
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Stock")
+    for column, name in enumerate(["sku", "active", "ratio", "note"]):
+        sheet.write(0, column, name)
+    sheet.write(1, 0, "A1")
+    sheet.write(1, 1, True)
+    sheet.write(1, 2, 0.5)
+    sheet.write(1, 3, "")
+    sheet.write(2, 0, "A2")
+    sheet.write(2, 1, False)
+    sheet.row(2).set_cell_error(2, "#DIV/0!")
+    workbook.save(output)
+    output.seek(0)
+    reader = XlsReader(output, name="stock.xls")
+
+    # When it is read
+    first = next(reader)
+    with pytest.raises(CellError) as caught:
+        next(reader)
+
+    # Then booleans stay booleans, the empty cell is None, and the error is
+    # reported at its cell
+    assert first.values == {"sku": "A1", "active": True, "ratio": 0.5, "note": None}
+    assert (caught.value.row, caught.value.column) == (3, "C")
+    assert "#DIV/0!" in str(caught.value)
