@@ -94,6 +94,9 @@ class ImportForm(forms.Form):
 class ExportForm(forms.Form):
     """The export form: the file format."""
 
+    # The prefix keeps the name apart from the changelist's filters, which
+    # travel in the same query string.
+    prefix = "export"
     format = forms.ChoiceField(label=gettext_lazy("Format"), widget=forms.RadioSelect)
 
 
@@ -187,15 +190,15 @@ class ImportExportMixin:
     # Export.
 
     def export_view(self, request):
-        """Show the format choice; with ``_format``, send the file."""
+        """Show the format choice; with ``export-format``, send the file."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         request.GET = request.GET.copy()
-        chosen = request.GET.pop("_format", [None])[0]
+        chosen = request.GET.pop("export-format", [None])[0]
         changelist = self.get_changelist_instance(request)
         queryset = changelist.get_queryset(request)
         form = ExportForm(
-            {"format": chosen} if chosen else None,
+            {"export-format": chosen} if chosen else None,
             initial={"format": self.export_formats[0]},
         )
         form.fields["format"].choices = [
@@ -220,7 +223,8 @@ class ImportExportMixin:
         fields = self.get_export_fields()
         stamp = timezone.localtime()
         name = f"{self.model._meta.model_name}-{stamp:%Y%m%d-%H%M%S}.{format}"
-        spool = tempfile.TemporaryFile()
+        # FileResponse closes the file once it has been sent.
+        spool = tempfile.TemporaryFile()  # noqa: SIM115
         write_queryset(
             queryset,
             spool,

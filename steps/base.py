@@ -175,5 +175,6 @@ def model_field_names(model, paths: list[str], *, what: str) -> None:
         model._default_manager.values(*paths).query
     except FieldError as exc:
         raise forms.ValidationError(
-            _("%(what)s: %(error)s") % {"what": what, "error": exc}, code="invalid_field"
+            _("%(what)s: %(error)s") % {"what": what, "error": exc},
+            code="invalid_field",
         ) from None

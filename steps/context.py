@@ -84,7 +84,7 @@ class StepContext:
         value=None,
         code="invalid",
         object_pk=None,
-    ):
+    ) -> RejectedRow:
         """Record that ``row`` was refused and count it as failed.
 
         Args:
@@ -94,6 +94,9 @@ class StepContext:
             value: The refused value, if any; it is stored as text.
             code: A stable error code.
             object_pk: The primary key of the object at fault, if any.
+
+        Returns:
+            The :class:`RejectedRow` recorded.
         """
         text = None if value is None else str(value)
         pk = None if object_pk is None else str(object_pk)
@@ -110,6 +113,7 @@ class StepContext:
             self.on_rejected(rejected)
         else:
             self.rejected.append(rejected)
+        return rejected
 
     def progress(self, done: int, total: int | None = None) -> None:
         """Report that ``done`` of ``total`` rows (``None``: unknown) are done."""

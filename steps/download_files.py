@@ -1,5 +1,6 @@
 """The ``download_files`` step kind: fetch what rows point to over HTTP."""
 
+import io
 import logging
 import posixpath
 from typing import Any
@@ -25,7 +26,9 @@ class DownloadFilesConfig(forms.Form):
     model = ModelChoiceField(help_text=_("The model whose objects hold the URLs."))
     url_field = forms.CharField(help_text=_("The field holding each object's URL."))
     file_field = forms.CharField(help_text=_("The FileField or ImageField to fill."))
-    filter = DictField(required=False, help_text=_("Field lookups limiting the objects."))
+    filter = DictField(
+        required=False, help_text=_("Field lookups limiting the objects.")
+    )
     only_missing = forms.BooleanField(
         required=False, help_text=_("Skip objects whose file is stored already.")
     )
@@ -56,7 +59,9 @@ class DownloadFilesConfig(forms.Form):
         try:
             model._default_manager.filter(**(data.get("filter") or {})).query
         except Exception as exc:  # FieldError, ValueError, TypeError
-            raise forms.ValidationError(_("filter: %(error)s") % {"error": exc}) from None
+            raise forms.ValidationError(
+                _("filter: %(error)s") % {"error": exc}
+            ) from None
         # A form's BooleanField reads a missing key as False; here the safe
         # and expected default is to skip what is there already.
         data["only_missing"] = self.data.get("only_missing", True) is not False
@@ -74,7 +79,9 @@ class DownloadFiles(StepKind):
     otherwise the file is fetched again and counts as updated. A failed
     download (an HTTP error, a refused connection, a file over
     ``max_bytes``, or for an ImageField something that is not an image) is
-    reported against the object's primary key and the step goes on.
+    reported against the object's primary key and the step goes on. An
+    image whose URL names no file extension is stored with the extension
+    of the format Pillow finds in it (``.gif``, ``.png``, ``.jpg``).
 
     Limitation: downloads run one after another within the step.
     """
@@ -87,8 +94,12 @@ class DownloadFiles(StepKind):
         config = self.config
         model = config["model"]
         url_field, file_field = config["url_field"], config["file_field"]
+        # The filter only picks the objects: applied to the query that walks
+        # them, a filter through a multi-valued relation would list an
+        # object once per related row that matches.
+        chosen = model._default_manager.filter(**config["filter"]).values("pk")
         objects = (
-            model._default_manager.filter(**config["filter"])
+            model._default_manager.filter(pk__in=chosen)
             .exclude(**{f"{url_field}__isnull": True})
             .exclude(**{url_field: ""})
             .order_by("pk")
@@ -123,6 +134,7 @@ class DownloadFiles(StepKind):
         field = obj._meta.get_field(self.config["file_field"])
         name = posixpath.basename(unquote(urlsplit(url).path)) or f"{obj.pk}"
         if isinstance(field, models.ImageField):
+            name = _with_image_extension(content, name)
             _check_image(content, name, url)
         stored = getattr(obj, field.name)
         if replace:
@@ -134,7 +146,9 @@ class DownloadFiles(StepKind):
     def _get(self, session: requests.Session, url: str) -> bytes:
         limit = self.config["max_bytes"]
         try:
-            with session.get(url, timeout=self.config["timeout"], stream=True) as response:
+            with session.get(
+                url, timeout=self.config["timeout"], stream=True
+            ) as response:
                 response.raise_for_status()
                 chunks, size = [], 0
                 for chunk in response.iter_content(64 * 1024):
@@ -154,6 +168,32 @@ class DownloadFiles(StepKind):
                 value=url,
                 code="download_failed",
             ) from None
+
+
+def _with_image_extension(content: bytes, name: str) -> str:
+    """Return ``name`` with the extension of the image format in ``content``.
+
+    A URL such as ``/photos/70`` names no type; the bytes tell Pillow which
+    format it is, and the name gets that format's usual extension. A name
+    that has an extension, or bytes Pillow does not know, are left as they
+    are, so that :func:`_check_image` refuses what is not an image.
+    """
+    if posixpath.splitext(name)[1]:
+        return name
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(content)) as image:
+            kind = image.format
+    except (UnidentifiedImageError, OSError):
+        return name
+    # Pillow lists several extensions for some formats (.apng before .png);
+    # the format's own name is the usual one where Pillow knows it.
+    extensions = {e for e, f in Image.registered_extensions().items() if f == kind}
+    usual = {"JPEG": ".jpg"}.get(kind, f".{kind.lower()}")
+    if usual not in extensions and kind != "JPEG":
+        usual = min(extensions, default="")
+    return name + usual
 
 
 def _check_image(content: bytes, name: str, url: str) -> None:

@@ -1,4 +1,4 @@
-"""The ``import_rows`` step kind: rows from a file into a model."""
+"""The ``import_rows`` step kind: rows from a file, a URL or a dataset."""
 
 import logging
 from contextlib import nullcontext
@@ -6,94 +6,30 @@ from itertools import islice
 from typing import Any
 
 from django import forms
-from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Q
-from django.utils.module_loading import import_string
+from django.db import transaction
 from django.utils.translation import gettext as _
 
-from formats import open_reader
 from formats.errors import FormatError
 
-from .base import DictField, ListField, ModelChoiceField, StepKind
+from .base import StepKind
 from .context import StepContext
-from .errors import RowRejected, SourceError, StepError
+from .errors import ConfigError, RowRejected, SourceError, StepError
+from .failed_rows import FailedRows
+from .import_config import ACTIONS, TRANSACTIONS, ImportRowsConfig, check_mapped
 from .lookups import ForeignKeyResolver
-from .mapping import ColumnIndex, convert, extract, parse_mapping
-from .sources import SourceField, open_source
+from .mapping import (
+    ColumnIndex,
+    auto_mapping,
+    make_cleaner,
+    make_extractor,
+    parse_mapping,
+)
+from .row_writer import PendingRow, RowWriter
+from .sources import open_rows, source_name
 
 logger = logging.getLogger(__name__)
 
-ACTIONS = [
-    ("create_or_update", _("Create new rows and update existing ones")),
-    ("create_only", _("Create new rows; refuse rows that exist")),
-    ("update_only", _("Update existing rows; refuse rows that don't exist")),
-    ("skip_existing", _("Create new rows; leave existing ones alone")),
-]
-TRANSACTIONS = [
-    ("batch", _("Commit each batch")),
-    ("step", _("All or nothing for the whole step")),
-]
-
-
-class ImportRowsConfig(forms.Form):
-    """The config of an ``import_rows`` step."""
-
-    source = SourceField(help_text=_("The file: a path, or {storage, path}."))
-    format = forms.CharField(
-        required=False, help_text=_("Format name; empty guesses from the extension.")
-    )
-    read = DictField(required=False, help_text=_("Options for the format's reader."))
-    model = ModelChoiceField(help_text=_("The model rows go into: app_label.Model."))
-    fields = DictField(help_text=_("Model field name → column or rule."))
-    key = ListField(help_text=_("Fields that identify an existing row."))
-    action = forms.ChoiceField(choices=ACTIONS, required=False)
-    update_fields = ListField(
-        required=False, help_text=_("Fields an update may change; empty means all.")
-    )
-    batch_size = forms.IntegerField(required=False, min_value=1, max_value=100_000)
-    transaction = forms.ChoiceField(choices=TRANSACTIONS, required=False)
-    max_rejected = forms.IntegerField(
-        required=False,
-        min_value=0,
-        help_text=_("Fail the step when more rows than this are rejected."),
-    )
-    row_hook = forms.CharField(
-        required=False,
-        help_text=_("Dotted path of a callable run on every row before it is saved."),
-    )
-
-    def clean(self):
-        data = super().clean()
-        model = data.get("model")
-        if model is None or data.get("fields") is None:
-            return data
-        data["rules"] = parse_mapping(model, data["fields"])
-        mapped = {rule.name for rule in data["rules"]}
-        for name in data.get("key") or ():
-            if name not in mapped:
-                raise forms.ValidationError(
-                    _("key field %(name)r is not in the field mapping.") % {"name": name}
-                )
-        if not data.get("key"):
-            raise forms.ValidationError(_("'key' needs at least one field."))
-        for name in data.get("update_fields") or ():
-            if name not in mapped:
-                raise forms.ValidationError(
-                    _("update field %(name)r is not in the field mapping.")
-                    % {"name": name}
-                )
-        if data.get("row_hook"):
-            try:
-                data["row_hook"] = import_string(data["row_hook"])
-            except ImportError as exc:
-                raise forms.ValidationError(
-                    _("row_hook: %(error)s") % {"error": exc}
-                ) from None
-        data["action"] = data.get("action") or "create_or_update"
-        data["transaction"] = data.get("transaction") or "batch"
-        data["batch_size"] = data.get("batch_size") or 500
-        data["read"] = data.get("read") or {}
-        return data
+__all__ = ["ACTIONS", "TRANSACTIONS", "ImportRows", "ImportRowsConfig", "RowInfo"]
 
 
 class RowInfo:
@@ -116,16 +52,18 @@ class RowInfo:
 
 
 class ImportRows(StepKind):
-    """Import rows from a delimited text file or a workbook into a model.
+    """Import rows from a file, a URL or a dataset into a model.
 
     Each row is mapped to model fields, converted and validated by the
     model fields themselves, and matched to an existing object by the key
     fields. New objects are created and changed ones updated in batches;
     rows that would not change anything are not written. A refused row is
-    reported with its number in the file and the step goes on.
+    reported with its number in the source and the step goes on; with
+    ``failed_rows`` the refused rows are also written to a file. A dry run
+    does all of this in a transaction that is rolled back.
 
-    Limitation: a ForeignKey whose natural key names no row is refused;
-    creating the missing target is not offered.
+    Limitation: a failed-rows file is written only when the step finishes;
+    a step that fails midway (a broken file, ``max_rejected``) leaves none.
     """
 
     name = "import_rows"
@@ -134,180 +72,196 @@ class ImportRows(StepKind):
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
         config = self.config
-        self.model = config["model"]
-        self.rules = config["rules"]
-        self.key_rules = [r for r in self.rules if r.name in config["key"]]
-        self.resolvers = {r.name: ForeignKeyResolver(r) for r in self.rules if r.is_relation}
-        self.row_info = RowInfo(ctx)
         self.ctx = ctx
+        self.model = config["model"]
+        self.row_info = RowInfo(ctx)
         self.rows_done = 0
-        name = config["source"]["path"]
+        self.writer = None
+        self.raw: dict = {}
+        self.dry_run = config["dry_run"] or _is_true(ctx.params.get("dry_run"))
+        whole = self.dry_run or config["transaction"] == "step"
+        logger.info(
+            "Run %s: step %r imports %s into %s%s",
+            ctx.run_id,
+            ctx.step_key,
+            source_name(config["source"]),
+            self.model._meta.label,
+            " (dry run)" if self.dry_run else "",
+        )
 
-        atomic = transaction.atomic if config["transaction"] == "step" else nullcontext
-        with open_source(config["source"]) as handle, atomic():
-            try:
-                reader = open_reader(
-                    handle, name=name, format=config["format"] or None, **config["read"]
+        with open_rows(
+            config["source"],
+            format=config["format"] or None,
+            read=config["read"],
+            params=ctx.params,
+        ) as opened:
+            self.failed = None
+            if config["failed_rows"]:
+                self.failed = FailedRows(
+                    config["failed_rows"], opened.format, config["read"]
                 )
-                rows = iter(reader)
-                while batch := list(islice(rows, config["batch_size"])):
-                    self._import_batch(batch, getattr(reader, "columns", []))
-            except FormatError as exc:
-                raise SourceError(self._format_failure(exc)) from exc
+            with transaction.atomic() if whole else nullcontext():
+                try:
+                    while batch := list(islice(opened.rows, config["batch_size"])):
+                        self._import_batch(batch, opened.columns())
+                except FormatError as exc:
+                    raise SourceError(self._format_failure(exc)) from exc
+                if self.dry_run:
+                    transaction.set_rollback(True)
+        return self._output(opened.name)
 
-        output = {"model": self.model._meta.label, "source": name, "rows": self.rows_done}
-        output.update(ctx.count_dict())
+    def _output(self, name: str) -> dict[str, Any]:
+        output = {
+            "model": self.model._meta.label,
+            "source": name,
+            "rows": self.rows_done,
+        }
+        output.update(self.ctx.count_dict())
+        if self.dry_run:
+            output["dry_run"] = True
+        if self.failed is not None:
+            output["failed_rows"] = None if self.dry_run else self.failed.save()
+        logger.info(
+            "Run %s: step %r imported %d rows of %s: %s",
+            self.ctx.run_id,
+            self.ctx.step_key,
+            self.rows_done,
+            name,
+            self.ctx.count_dict(),
+        )
         return output
 
     def _format_failure(self, exc: FormatError) -> str:
-        if self.config["transaction"] == "step" or not self.rows_done:
+        if self.config["transaction"] == "step" or self.dry_run or not self.rows_done:
             return str(exc)
         return _("%(error)s %(done)d rows before it were saved.") % {
             "error": exc,
             "done": self.rows_done,
         }
 
+    def _prepare(self, columns: list) -> None:
+        """Build the rules, resolvers and writer once the headers are known."""
+        config = self.config
+        rules = config["rules"]
+        if config["auto"]:
+            mapping = auto_mapping(self.model, columns, config["fields"])
+            try:
+                rules = parse_mapping(self.model, mapping)
+                check_mapped({**config, "rules": rules})
+            except forms.ValidationError as exc:
+                raise ConfigError(" ".join(exc.messages)) from None
+        self.rules = rules
+        self.key_rules = [r for name in config["key"] for r in rules if r.name == name]
+        self.resolvers = {r.name: ForeignKeyResolver(r) for r in rules if r.is_relation}
+        self.relation_rules = [r for r in rules if r.is_relation]
+        self.cleaners = [
+            (r.name, r.attname, make_cleaner(r)) for r in rules if not r.is_relation
+        ]
+        self.writer = RowWriter(
+            self.model,
+            rules,
+            config["key"],
+            action=config["action"],
+            update_fields=config["update_fields"] or [],
+            row_by_row=config["write"] == "save" or config["transaction"] == "none",
+            full_save=config["write"] == "save",
+        )
+
     def _import_batch(self, batch: list, columns: list) -> None:
-        index = ColumnIndex(columns or _positions(batch))
-        params = self.ctx.params
-        prepared = []
-        for row in batch:
-            try:
-                raw = {rule.name: extract(rule, row.values, index, params) for rule in self.rules}
-            except RowRejected as exc:
-                self._reject(row.number, exc)
-                continue
-            prepared.append((row.number, raw))
-
-        for name, resolver in self.resolvers.items():
-            resolver.prime(raw[name] for _, raw in prepared)
-        converted = []
-        for number, raw in prepared:
-            try:
-                converted.append((number, self._convert(number, raw)))
-            except RowRejected as exc:
-                self._reject(number, exc)
-
-        segment, seen = [], set()
-        for number, values in converted:
-            key = self._key_of(values)
-            if key in seen:
-                self._write(segment)
-                segment, seen = [], set()
-            segment.append((number, key, values))
-            seen.add(key)
-        self._write(segment)
-
+        index = ColumnIndex(columns or _keys_of(batch))
+        if self.writer is None:
+            self._prepare(index.columns)
+        self.raw = {row.number: row.values for row in batch}
+        atomic = self.config["transaction"] == "batch" and not self.dry_run
+        with transaction.atomic() if atomic else nullcontext():
+            pending = self._convert_batch(batch, index)
+            written = self._write(pending)
+        for row in written:
+            for handler in self.ctx.row_handlers.get("after_row", []):
+                handler(self.ctx, row.number, {**row.values, **row.many}, row.outcome)
         self.rows_done += len(batch)
         self.ctx.progress(self.rows_done)
         self._check_rejected()
 
-    def _convert(self, number: int, raw: dict) -> dict:
-        values = {}
-        for rule in self.rules:
-            if rule.is_relation:
-                values[rule.attname] = self.resolvers[rule.name].resolve(raw[rule.name])
+    def _convert_batch(self, batch: list, index: ColumnIndex) -> list[PendingRow]:
+        params = self.ctx.params
+        readers = [(r.name, make_extractor(r, index, params)) for r in self.rules]
+        prepared = []
+        for row in batch:
+            values = row.values
+            try:
+                raw = {name: read(values) for name, read in readers}
+            except RowRejected as exc:
+                self._reject(row.number, exc)
+                continue
+            prepared.append((row.number, raw))
+        for name, resolver in self.resolvers.items():
+            resolver.prime(raw[name] for _number, raw in prepared)
+        pending = []
+        for number, raw in prepared:
+            try:
+                pending.append(self._convert(number, raw))
+            except RowRejected as exc:
+                self._reject(number, exc)
+        return pending
+
+    def _convert(self, number: int, raw: dict) -> PendingRow:
+        # An empty key is refused before any field sees it: the field's own
+        # "required" would hide that the row cannot be matched at all.
+        for rule in self.key_rules:
+            _check_key(rule, raw[rule.name])
+        values = {attname: clean(raw[name]) for name, attname, clean in self.cleaners}
+        many = {}
+        for rule in self.relation_rules:
+            value = self.resolvers[rule.name].resolve(raw[rule.name])
+            if rule.many:
+                many[rule.name] = value
             else:
-                values[rule.attname] = convert(rule, raw[rule.name])
+                values[rule.attname] = value
         hook = self.config["row_hook"]
         if hook:
             self.row_info.number = number
             values = hook(values, self.row_info) or values
             self.row_info.previous = values
-        return values
+        for handler in self.ctx.row_handlers.get("before_row", []):
+            changed = handler(self.ctx, number, {**values, **many})
+            if changed is not None:
+                many = {n: changed.pop(n) for n in list(many) if n in changed}
+                values = changed
+        key = []
+        for rule in self.key_rules:
+            key.append(_check_key(rule, values.get(rule.attname)))
+        return PendingRow(number, tuple(key), values, many)
 
-    def _key_of(self, values: dict) -> tuple:
-        return tuple(values[rule.attname] for rule in self.key_rules)
+    def _write(self, pending: list[PendingRow]) -> list[PendingRow]:
+        """Write ``pending`` in segments of distinct keys; return the rows written.
 
-    def _existing(self, keys: list[tuple]) -> dict[tuple, Any]:
-        attnames = [rule.attname for rule in self.key_rules]
-        manager = self.model._default_manager
-        if len(attnames) == 1:
-            found = manager.filter(**{f"{attnames[0]}__in": [k[0] for k in keys]})
-        else:
-            condition = Q()
-            for key in keys:
-                condition |= Q(**dict(zip(attnames, key)))
-            found = manager.filter(condition)
-        return {tuple(getattr(obj, a) for a in attnames): obj for obj in found}
-
-    def _write(self, segment: list) -> None:
-        if not segment:
-            return
-        action = self.config["action"]
-        existing = self._existing([key for _, key, _ in segment])
-        allowed = self._update_attnames()
-        creates, updates, changed_fields = [], [], set()
-        for number, key, values in segment:
-            obj = existing.get(key)
-            if obj is None:
-                if action == "update_only":
-                    self._reject(number, RowRejected(
-                        _("no existing row has the key %(key)s.") % {"key": _show(key)},
-                        code="does_not_exist",
-                    ))
-                    continue
-                creates.append((number, self.model(**values)))
-            elif action == "create_only":
-                self._reject(number, RowRejected(
-                    _("a row with the key %(key)s exists already.") % {"key": _show(key)},
-                    code="exists",
-                ))
-            elif action == "skip_existing":
-                self.ctx.counts["unchanged"] += 1
-            else:
-                changes = {a: v for a, v in values.items()
-                           if a in allowed and getattr(obj, a) != v}
-                if not changes:
-                    self.ctx.counts["unchanged"] += 1
-                    continue
-                for attname, value in changes.items():
-                    setattr(obj, attname, value)
-                changed_fields.update(changes)
-                updates.append((number, obj))
-        self._save(creates, updates, sorted(changed_fields))
-
-    def _update_attnames(self) -> set[str]:
-        names = self.config["update_fields"] or [rule.name for rule in self.rules]
-        keys = {rule.name for rule in self.key_rules}
-        return {rule.attname for rule in self.rules if rule.name in names and rule.name not in keys}
-
-    def _save(self, creates: list, updates: list, fields: list[str]) -> None:
-        manager = self.model._default_manager
-        try:
-            with transaction.atomic():
-                if creates:
-                    manager.bulk_create([obj for _, obj in creates])
-                if updates:
-                    manager.bulk_update([obj for _, obj in updates], fields)
-        except (IntegrityError, DatabaseError):
-            # The batch broke a database constraint. Saving the rows one by
-            # one, each in its own savepoint, ties the error to its row.
-            self._save_one_by_one(creates, updates, fields)
-            return
-        self.ctx.counts["created"] += len(creates)
-        self.ctx.counts["updated"] += len(updates)
-
-    def _save_one_by_one(self, creates: list, updates: list, fields: list[str]) -> None:
-        work = [(n, obj, True) for n, obj in creates]
-        work += [(n, obj, False) for n, obj in updates]
-        for number, obj, created in work:
-            try:
-                with transaction.atomic():
-                    if created:
-                        obj.save(force_insert=True)
-                    else:
-                        obj.save(update_fields=fields)
-            except (IntegrityError, DatabaseError) as exc:
-                self._reject(number, RowRejected(
-                    _("the database refused the row: %(error)s") % {"error": exc},
-                    code="integrity",
-                ))
-                continue
-            self.ctx.counts["created" if created else "updated"] += 1
+        A key seen twice starts a new segment, so the later row is compared
+        with, and written over, what the earlier one wrote.
+        """
+        written, segment, seen = [], [], set()
+        for row in [*pending, None]:
+            if row is None or row.key in seen:
+                for number, problem in self.writer.write(segment):
+                    self._reject(number, problem)
+                for done in segment:
+                    if done.outcome is not None:
+                        self.ctx.counts[done.outcome] += 1
+                        written.append(done)
+                segment, seen = [], set()
+            if row is not None:
+                segment.append(row)
+                seen.add(row.key)
+        return written
 
     def _reject(self, number: int, exc: RowRejected) -> None:
-        self.ctx.reject(number, str(exc), column=exc.column, value=exc.value, code=exc.code)
+        rejected = self.ctx.reject(
+            number, str(exc), column=exc.column, value=exc.value, code=exc.code
+        )
+        if self.failed is not None:
+            self.failed.add(number, self.raw.get(number, {}), str(exc))
+        for handler in self.ctx.row_handlers.get("on_row_error", []):
+            handler(self.ctx, rejected)
 
     def _check_rejected(self) -> None:
         limit = self.config["max_rejected"]
@@ -318,9 +272,28 @@ class ImportRows(StepKind):
             )
 
 
-def _positions(batch: list) -> list:
-    return list(batch[0].values) if batch else []
+def _is_true(value: Any) -> bool:
+    """Return whether a run parameter means yes; ``"false"`` means no."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 
 
-def _show(key: tuple) -> str:
-    return ", ".join(repr(part) for part in key)
+def _check_key(rule, value: Any) -> Any:
+    """Return ``value``, or raise ``RowRejected`` if the key field is empty."""
+    if value is None or value == "":
+        raise RowRejected(
+            _("the key field %(field)r is empty.") % {"field": rule.name},
+            column=rule.label,
+            code="missing_key",
+        )
+    return value
+
+
+def _keys_of(batch: list) -> list:
+    """Return every key the batch's rows use, in the order first seen."""
+    keys: dict = {}
+    for row in batch:
+        for key in row.values:
+            keys.setdefault(key, None)
+    return list(keys)

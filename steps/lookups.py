@@ -1,93 +1,183 @@
-"""Resolve ForeignKey values given by a natural key, a batch at a time."""
+"""Resolve relation values given by a natural key, a batch at a time."""
+
+import logging
+from functools import reduce
+from operator import or_
 
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from .errors import RowRejected
 from .mapping import FieldRule
 
+logger = logging.getLogger(__name__)
+
+#: Most natural keys of several fields looked up in one query.
+MULTI_KEY_CHUNK = 300
+
 
 class ForeignKeyResolver:
     """Turns natural-key values into primary keys of a rule's target model.
 
-    Keys are looked up once per batch with a single ``IN`` query, and the
-    answers are kept for the rest of the step, so a file that names the
-    same category on every row costs one query, not one per row.
+    Keys are looked up once per batch with a single query (``IN`` for one
+    lookup field, an ``OR`` of conditions for several), and the answers are
+    kept for the rest of the step, so a file that names the same category
+    on every row costs one query, not one per row. A ManyToManyField's
+    values are looked up the same way, each item on its own.
 
     Args:
-        rule: A mapping rule for a ForeignKey field.
+        rule: A mapping rule for a ForeignKey or ManyToManyField.
     """
 
     def __init__(self, rule: FieldRule):
         self.rule = rule
         self.target = rule.model_field.related_model
-        self.lookup_field = self.target._meta.get_field(rule.lookup)
+        self.lookup_fields = [self.target._meta.get_field(n) for n in rule.lookup]
         self.known: dict = {}
+        self.failed_creates: dict = {}
+
+    def _key(self, raw) -> tuple:
+        parts = raw if len(self.lookup_fields) > 1 else (raw,)
+        return tuple(f.to_python(p) for f, p in zip(self.lookup_fields, parts))
+
+    def _items(self, raw) -> list:
+        if raw is None:
+            return []
+        return list(raw) if self.rule.many else [raw]
 
     def prime(self, raw_values) -> None:
         """Look up every value of ``raw_values`` not looked up before."""
-        wanted = {}
+        wanted = set()
         for raw in raw_values:
-            if raw is None:
-                continue
-            try:
-                key = self.lookup_field.to_python(raw)
-            except ValidationError:
-                continue
-            if key not in self.known:
-                wanted[key] = raw
+            for item in self._items(raw):
+                try:
+                    key = self._key(item)
+                except ValidationError:
+                    continue
+                if key not in self.known:
+                    wanted.add(key)
         if not wanted:
             return
-        manager = self.target._default_manager
-        found = dict(
-            manager.filter(**{f"{self.rule.lookup}__in": list(wanted)}).values_list(
-                self.rule.lookup, "pk"
-            )
-        )
+        found = self._query(list(wanted))
         for key in wanted:
             self.known[key] = found.get(key)
 
+    def _query(self, keys: list[tuple]) -> dict:
+        manager = self.target._default_manager
+        names = list(self.rule.lookup)
+        if len(names) == 1:
+            rows = manager.filter(**{f"{names[0]}__in": [k[0] for k in keys]})
+            return {(value,): pk for value, pk in rows.values_list(names[0], "pk")}
+        found = {}
+        for start in range(0, len(keys), MULTI_KEY_CHUNK):
+            chunk = keys[start : start + MULTI_KEY_CHUNK]
+            condition = reduce(or_, (Q(**dict(zip(names, key))) for key in chunk))
+            for *values, pk in manager.filter(condition).values_list(*names, "pk"):
+                found[tuple(values)] = pk
+        return found
+
     def resolve(self, raw):
-        """Return the primary key for ``raw``, or ``None`` for no value.
+        """Return the primary key for ``raw`` (a list of them for a M2M).
+
+        Returns ``None`` for no value, or for a value that names nothing
+        when the rule's ``missing`` is ``"null"``.
 
         Raises:
             RowRejected: If the value is malformed, names no row of the
-                target, or is empty for a link that cannot be empty. A
-                value that names nothing is always refused: only an empty
-                cell leaves a link empty.
+                target (with ``missing`` ``"reject"``, or a target that
+                ``"create"`` could not create), or is empty for a link
+                that cannot be empty.
         """
         if raw is None:
+            if self.rule.many:
+                return []
             if not self.rule.model_field.null:
                 raise RowRejected(
-                    _("field %(field)r: a value is required.") % {"field": self.rule.name},
-                    column=self.rule.column,
+                    _("field %(field)r: a value is required.")
+                    % {"field": self.rule.name},
+                    column=self.rule.label,
                     code="required",
                 )
             return None
+        if self.rule.many:
+            pks = [self._resolve_one(item) for item in raw]
+            return sorted({pk for pk in pks if pk is not None})
+        return self._resolve_one(raw)
+
+    def _resolve_one(self, raw):
         try:
-            key = self.lookup_field.to_python(raw)
+            key = self._key(raw)
         except ValidationError as exc:
             raise RowRejected(
                 _("field %(field)r: %(error)s")
                 % {"field": self.rule.name, "error": " ".join(exc.messages)},
-                column=self.rule.column,
-                value=raw,
+                column=self.rule.label,
+                value=_value(raw),
                 code="invalid",
             ) from None
         if key not in self.known:
-            self.prime([raw])
+            self.prime([raw if not self.rule.many else [raw]])
         pk = self.known.get(key)
-        if pk is None:
-            raise RowRejected(
-                _("field %(field)r: no %(model)s with %(lookup)s = %(value)r.")
-                % {
-                    "field": self.rule.name,
-                    "model": self.target._meta.verbose_name,
-                    "lookup": self.rule.lookup,
-                    "value": raw,
-                },
-                column=self.rule.column,
-                value=raw,
-                code="does_not_exist",
-            )
-        return pk
+        if pk is not None:
+            return pk
+        if self.rule.missing == "null":
+            return None
+        if self.rule.missing == "create":
+            return self._create(key, raw)
+        raise RowRejected(
+            _("field %(field)r: no %(model)s with %(lookup)s = %(value)s.")
+            % {
+                "field": self.rule.name,
+                "model": self.target._meta.verbose_name,
+                "lookup": ", ".join(self.rule.lookup),
+                "value": _show(raw),
+            },
+            column=self.rule.label,
+            value=_value(raw),
+            code="does_not_exist",
+        )
+
+    def _create(self, key: tuple, raw):
+        """Create the target that ``key`` names, once, and return its pk."""
+        if key not in self.failed_creates:
+            obj = self.target(**dict(zip(self.rule.lookup, key)))
+            try:
+                obj.full_clean(validate_unique=False, validate_constraints=False)
+                with transaction.atomic():
+                    obj.save(force_insert=True)
+            except ValidationError as exc:
+                self.failed_creates[key] = " ".join(exc.messages)
+            except DatabaseError as exc:
+                self.failed_creates[key] = str(exc)
+            else:
+                logger.debug(
+                    "Created %s %s for %r", self.target._meta.label, obj.pk, key
+                )
+                self.known[key] = obj.pk
+                return obj.pk
+        raise RowRejected(
+            _("field %(field)r: cannot create the %(model)s %(value)s: %(error)s")
+            % {
+                "field": self.rule.name,
+                "model": self.target._meta.verbose_name,
+                "value": _show(raw),
+                "error": self.failed_creates[key],
+            },
+            column=self.rule.label,
+            value=_value(raw),
+            code="create_failed",
+        )
+
+
+def _show(raw) -> str:
+    if isinstance(raw, tuple):
+        return ", ".join(repr(part) for part in raw)
+    return repr(raw)
+
+
+def _value(raw):
+    if isinstance(raw, tuple):
+        return " | ".join(str(part) for part in raw)
+    return raw

@@ -27,7 +27,9 @@ class RecalculateConfig(forms.Form):
     fields = DictField(
         help_text=_('Field → {"aggregate": "count|sum|avg|min|max", "of": path}.')
     )
-    filter = DictField(required=False, help_text=_("Field lookups limiting the objects."))
+    filter = DictField(
+        required=False, help_text=_("Field lookups limiting the objects.")
+    )
 
     def clean(self):
         data = super().clean()
@@ -36,12 +38,16 @@ class RecalculateConfig(forms.Form):
             return data
         if not data["fields"]:
             raise forms.ValidationError(_("'fields' names no field to recalculate."))
-        data["targets"] = [_parse_target(model, n, s) for n, s in data["fields"].items()]
+        data["targets"] = [
+            _parse_target(model, n, s) for n, s in data["fields"].items()
+        ]
         data["filter"] = data.get("filter") or {}
         try:
             model._default_manager.filter(**data["filter"]).query
         except (FieldError, ValueError, TypeError) as exc:
-            raise forms.ValidationError(_("filter: %(error)s") % {"error": exc}) from None
+            raise forms.ValidationError(
+                _("filter: %(error)s") % {"error": exc}
+            ) from None
         return data
 
 
@@ -55,7 +61,8 @@ def _parse_target(model, name: str, spec: Any) -> tuple:
         ) from None
     if not isinstance(spec, dict) or set(spec) != {"aggregate", "of"}:
         raise forms.ValidationError(
-            _('field %(name)r: expected {"aggregate": ..., "of": ...}.') % {"name": name}
+            _('field %(name)r: expected {"aggregate": ..., "of": ...}.')
+            % {"name": name}
         )
     if spec["aggregate"] not in AGGREGATES:
         raise forms.ValidationError(
@@ -98,7 +105,9 @@ class Recalculate(StepKind):
         for field, expression in self.config["targets"]:
             pairs = objects.annotate(_value=expression).values_list("pk", "_value")
             for pk, value in pairs.order_by():
-                new_values.setdefault(pk, {})[field.attname] = _as_field_value(field, value)
+                new_values.setdefault(pk, {})[field.attname] = _as_field_value(
+                    field, value
+                )
 
         names = [field.attname for field, _expression in self.config["targets"]]
         changed = []
@@ -114,7 +123,11 @@ class Recalculate(StepKind):
             model._default_manager.bulk_update(changed, names, batch_size=1000)
         ctx.counts["updated"] += len(changed)
         ctx.progress(len(new_values), len(new_values))
-        return {"model": model._meta.label, "objects": len(new_values), **ctx.count_dict()}
+        return {
+            "model": model._meta.label,
+            "objects": len(new_values),
+            **ctx.count_dict(),
+        }
 
 
 def _as_field_value(field: models.Field, value: Any) -> Any:

@@ -69,4 +69,6 @@ def get_kind(name: str) -> type[StepKind]:
 
 def kind_choices() -> list[tuple[str, str]]:
     """Return ``(name, label)`` pairs for a form's choice field."""
-    return [(name, str(kind.label or name)) for name, kind in sorted(all_kinds().items())]
+    return [
+        (name, str(kind.label or name)) for name, kind in sorted(all_kinds().items())
+    ]

@@ -1,11 +1,15 @@
 from django.contrib import admin
 
+from flows.admin_mixins import ImportExportMixin
+
 from .models import Category, Product, Subcategory, Vendor
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ImportExportMixin, admin.ModelAdmin):
     list_display = ["name", "product_count", "average_list_price"]
+    search_fields = ["name"]
+    import_key = ["source_id"]
 
 
 @admin.register(Subcategory)
@@ -22,7 +26,8 @@ class VendorAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ImportExportMixin, admin.ModelAdmin):
     list_display = ["number", "name", "color", "list_price", "subcategory", "photo"]
     list_filter = ["subcategory__category", "product_line", "color"]
     search_fields = ["number", "name"]
+    import_key = ["number"]

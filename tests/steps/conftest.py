@@ -6,15 +6,21 @@ the real test database; the flows tests run the same kinds on a worker.
 
 import datetime
 import re
+import threading
 import uuid
+from collections import Counter
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.files.base import ContentFile
-
+from django.test.utils import CaptureQueriesContext
 from shop.models import Category, Product, Subcategory
+
 from steps.context import StepContext
 from steps.import_rows import ImportRows
+from tests.conftest import ROOT
+from tests.testapp.models import Tag
 
 ERP = {"storage": "erp", "read": {"header": False, "delimiter": "\t"}}
 CATEGORIES = {"source_id": 1, "name": 2, "guid": 3, "modified_at": 4}
@@ -132,3 +138,90 @@ def make_product(db):
         return Product.objects.create(**values)
 
     return make
+
+
+class FileHandler(BaseHTTPRequestHandler):
+    """Serves the server's ``routes``: path → (status, body, content type)."""
+
+    def do_GET(self):
+        self.server.hits[self.path] += 1
+        status, body, content_type = self.server.routes.get(
+            self.path, (404, b"Not found", "text/plain")
+        )
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    """An HTTP server on 127.0.0.1 in a thread; fill its ``routes``.
+
+    ``routes`` maps a path to ``(status, body, content type)``; ``hits``
+    counts the requests per path; ``url`` is the server's base URL.
+    """
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FileHandler)
+    httpd.daemon_threads = True
+    httpd.hits = Counter()
+    httpd.routes = {}
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+ROOT_DATA = ROOT / "tests" / "data"
+
+
+def tags_csv(*rows: str) -> str:
+    """Return a CSV text of tags: a header and one line per row given."""
+    return "code,label,weight\n" + "".join(f"{row}\n" for row in rows)
+
+
+def tag_import(source: dict, **config) -> dict:
+    """Return the config that imports tags by code from ``source``."""
+    fields = {"code": "code", "label": "label", "weight": "weight"}
+    return {
+        "source": source,
+        "model": "testapp.Tag",
+        "key": ["code"],
+        "fields": fields,
+        **config,
+    }
+
+
+def run(config: dict, **context) -> tuple[StepContext, dict]:
+    """Run an import step in this process; return its context and output."""
+    ctx = StepContext(**context)
+    output = ImportRows(config).run(ctx)
+    return ctx, output
+
+
+def tags() -> dict:
+    """Return every tag as code → (label, weight)."""
+    return {t.code: (t.label, t.weight) for t in Tag.objects.all()}
+
+
+def writes(queries: CaptureQueriesContext) -> list[str]:
+    """Return the INSERT and UPDATE statements among captured queries."""
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))
+    ]
+
+
+def bad_tags_config(**config) -> dict:
+    """Return the import of the 1,000 tags with bad lines 101, 502 and 903."""
+    source = {"storage": "testdata", "path": "steps/tags_1000_with_3_bad_rows.csv"}
+    return tag_import(source, **config)

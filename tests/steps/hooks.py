@@ -28,3 +28,31 @@ def weight_from_params(values, info):
     """Set ``weight`` from the run parameter of the same name."""
     values["weight"] = info.params["weight"]
     return values
+
+
+class Recorder:
+    """Row handlers that record what they see, in ``Recorder.events``.
+
+    A test clears ``events`` first; the handlers are plain functions, as
+    the flows engine imports them by dotted path.
+    """
+
+    events: list = []
+
+
+def record_before(ctx, number, values):
+    """Record the row and refuse a label of ``"refuse"``; upper-case labels."""
+    Recorder.events.append(("before", number, values["label"]))
+    if values["label"] == "refuse":
+        raise RowRejected("the label says refuse.", column="label", code="refused")
+    return {**values, "label": values["label"].upper()}
+
+
+def record_after(ctx, number, values, outcome):
+    """Record each written row with its outcome."""
+    Recorder.events.append(("after", number, values["label"], outcome))
+
+
+def record_error(ctx, rejected):
+    """Record each rejected row's number and code."""
+    Recorder.events.append(("error", rejected.row, rejected.code))

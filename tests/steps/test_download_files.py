@@ -1,9 +1,7 @@
 """The ``download_files`` step kind, against a real HTTP server on 127.0.0.1."""
 
+import io
 import socket
-import threading
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.files.storage import storages
@@ -17,24 +15,6 @@ from steps.errors import ConfigError
 from tests.conftest import ROOT
 
 
-class FileHandler(BaseHTTPRequestHandler):
-    """Serves the server's ``routes``: path → (status, body, content type)."""
-
-    def do_GET(self):
-        self.server.hits[self.path] += 1
-        status, body, content_type = self.server.routes.get(
-            self.path, (404, b"Not found", "text/plain")
-        )
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):
-        pass
-
-
 @pytest.fixture(scope="session")
 def photos() -> dict[str, bytes]:
     """Two of the ERP's real product photos, GIF bytes by photo id."""
@@ -42,27 +22,32 @@ def photos() -> dict[str, bytes]:
     return {"70": everything["70"], "160": everything["160"]}
 
 
+def png_bytes() -> bytes:
+    """Return a small red PNG image."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 @pytest.fixture
-def server(photos):
-    """An HTTP server in a thread, serving photos and some bad answers."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FileHandler)
-    httpd.daemon_threads = True
-    httpd.hits = Counter()
-    httpd.routes = {
-        "/photos/70.gif": (200, photos["70"], "image/gif"),
-        "/photos/160.gif": (200, photos["160"], "image/gif"),
-        "/photos/text.gif": (200, b"This is no picture at all.\n" * 10, "image/gif"),
-        "/photos/big.gif": (200, photos["70"] + b"\0" * 300_000, "image/gif"),
-    }
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+def server(http_server, photos):
+    """The HTTP server, serving photos and some bad answers."""
+    http_server.routes.update(
+        {
+            "/photos/70.gif": (200, photos["70"], "image/gif"),
+            "/photos/160.gif": (200, photos["160"], "image/gif"),
+            "/photos/text.gif": (
+                200,
+                b"This is no picture at all.\n" * 10,
+                "image/gif",
+            ),
+            "/photos/big.gif": (200, photos["70"] + b"\0" * 300_000, "image/gif"),
+            "/photos/by-id/70": (200, photos["70"], "image/gif"),
+            "/photos/by-id/png": (200, png_bytes(), "image/png"),
+            "/photos/by-id/text": (200, b"No picture here.\n" * 10, "text/plain"),
+        }
     )
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    return http_server
 
 
 def download(**config) -> tuple[StepContext, dict]:
@@ -246,6 +231,68 @@ def test_the_filter_limits_the_objects(server, make_product):
     assert road.photo and not tour.photo
     assert output["objects"] == 1 and output["created"] == 1
     assert server.hits["/photos/160.gif"] == 0
+
+
+def test_a_filter_across_a_multi_valued_relation_yields_each_object_once(
+    server, make_category, make_product
+):
+    # Given two products of one subcategory, both named like "Road", so a
+    # filter through the subcategory's products matches each one twice
+    category = make_category("Bikes", "Road Bikes")
+    subcategory = category.subcategories.get()
+    road = make_product(
+        "Road-150", subcategory=subcategory, photo_url=f"{server.url}/photos/70.gif"
+    )
+    make_product(
+        "Road-250", subcategory=subcategory, photo_url=f"{server.url}/photos/160.gif"
+    )
+
+    # When the photos of products whose subcategory holds a "Road" product
+    # are downloaded
+    ctx, output = download(filter={"subcategory__products__name__startswith": "Road"})
+
+    # Then each product was fetched and counted once
+    assert output["objects"] == 2
+    assert ctx.count_dict() == {"created": 2, "updated": 0, "unchanged": 0, "failed": 0}
+    assert server.hits["/photos/70.gif"] == 1
+    assert server.hits["/photos/160.gif"] == 1
+    road.refresh_from_db()
+    assert road.photo.name.startswith("products/photos/70")
+
+
+def test_an_image_url_without_an_extension_gets_the_detected_formats_one(
+    server, photos, make_product
+):
+    # Given products whose photo URLs end in no extension: a GIF and a PNG
+    gif = make_product("Road", photo_url=f"{server.url}/photos/by-id/70")
+    png = make_product("Touring", photo_url=f"{server.url}/photos/by-id/png")
+
+    # When the photos are downloaded into the ImageField
+    ctx, _output = download()
+
+    # Then each is stored under the extension of the format Pillow found
+    assert ctx.rejected == []
+    gif.refresh_from_db()
+    png.refresh_from_db()
+    assert gif.photo.name.startswith("products/photos/70")
+    assert gif.photo.name.endswith(".gif")
+    assert png.photo.name.endswith(".png")
+    assert stored_bytes(gif) == photos["70"]
+
+
+def test_a_url_without_an_extension_that_is_no_image_is_still_refused(
+    server, make_product
+):
+    # Given a product whose extensionless URL serves text
+    url = f"{server.url}/photos/by-id/text"
+    make_product("Text", photo_url=url)
+
+    # When the photos are downloaded
+    ctx, _output = download()
+
+    # Then the product is rejected as not an image
+    [rejected] = ctx.rejected
+    assert (rejected.value, rejected.code) == (url, "not_an_image")
 
 
 CONFIG_ERRORS = {

@@ -3,6 +3,7 @@
 import csv
 import datetime
 import io
+import json
 import uuid
 from decimal import Decimal
 
@@ -281,3 +282,68 @@ def test_a_config_error_names_what_is_wrong(case, db):
 
     # Then the message says what
     assert str(caught.value).startswith(words)
+
+
+def test_an_export_of_many_rows_through_relations_takes_a_fixed_few_queries(
+    make_category, scratch, folder, django_assert_max_num_queries
+):
+    # Given 2,500 products in two subcategories of one category
+    category = make_category("Bikes", "Road Bikes", "Mountain Bikes")
+    mountain, road = category.subcategories.order_by("name")
+    template = Product(
+        make_flag=False,
+        finished_goods=True,
+        safety_stock_level=1,
+        reorder_point=1,
+        standard_cost=Decimal(1),
+        list_price=Decimal(2),
+        days_to_manufacture=0,
+        sell_start=timezone.now(),
+        modified_at=timezone.now(),
+    )
+    products = []
+    for n in range(2500):
+        product = Product(
+            **{
+                f.attname: getattr(template, f.attname)
+                for f in Product._meta.concrete_fields
+                if not f.primary_key
+            }
+        )
+        product.source_id, product.name, product.number = n, f"Bike {n}", f"BK-{n:05d}"
+        product.guid, product.subcategory = uuid.uuid4(), (road, mountain)[n % 2]
+        products.append(product)
+    Product.objects.bulk_create(products)
+
+    # When they are exported with the category's name, two relations away
+    with django_assert_max_num_queries(4):
+        _ctx, output = export(
+            **PRICE_LIST, path=f"{folder}/all.csv", ordering=["number"]
+        )
+
+    # Then every row has its names, and the count and two chunks of rows
+    # were the only queries
+    rows = read_csv(scratch, output["path"])
+    assert len(rows) == 2501
+    assert rows[1] == ["BK-00000", "Bike 0", "2.0000", "Road Bikes", "Bikes"]
+    assert rows[2][3] == "Mountain Bikes"
+
+
+def test_a_json_export_keeps_numbers_and_names_the_related_fields(
+    products, scratch, folder
+):
+    # Given the road bikes and a part
+    # When they are exported to JSON, filtered through a relation
+    _ctx, output = export(
+        **PRICE_LIST,
+        path=f"{folder}/bikes.json",
+        filter={"subcategory__category__name": "Bikes"},
+        ordering=["-list_price"],
+    )
+
+    # Then the file is a JSON array of objects keyed by the headers
+    with scratch.open(output["path"], "rb") as handle:
+        rows = json.loads(handle.read())
+    assert [row["Product number"] for row in rows] == ["BK-R150", "BK-R450", "BK-R650"]
+    assert rows[0]["Category"] == "Bikes"
+    assert rows[0]["List price"] == "3578.2700"

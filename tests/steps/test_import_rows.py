@@ -1,5 +1,6 @@
 """The ``import_rows`` step kind, run in-process on the real database."""
 
+import hashlib
 import io
 
 import openpyxl
@@ -10,45 +11,21 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from shop.models import Category, Product, Subcategory
-from steps.context import StepContext
+
 from steps.errors import ConfigError, SourceError, StepError
 from steps.import_rows import ImportRows
 from tests.testapp.models import Tag
 
-from .conftest import SUBCATEGORIES
-
-
-def tags_csv(*rows: str) -> str:
-    return "code,label,weight\n" + "".join(f"{row}\n" for row in rows)
-
-
-def tag_import(source: dict, **config) -> dict:
-    fields = {"code": "code", "label": "label", "weight": "weight"}
-    return {
-        "source": source,
-        "model": "testapp.Tag",
-        "key": ["code"],
-        "fields": fields,
-        **config,
-    }
-
-
-def run(config: dict, **context) -> tuple[StepContext, dict]:
-    ctx = StepContext(**context)
-    output = ImportRows(config).run(ctx)
-    return ctx, output
-
-
-def tags() -> dict:
-    return {t.code: (t.label, t.weight) for t in Tag.objects.all()}
-
-
-def writes(queries: CaptureQueriesContext) -> list[str]:
-    return [
-        q["sql"]
-        for q in queries.captured_queries
-        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))
-    ]
+from .conftest import (
+    ROOT_DATA,
+    SUBCATEGORIES,
+    bad_tags_config,
+    run,
+    tag_import,
+    tags,
+    tags_csv,
+    writes,
+)
 
 
 def test_an_import_creates_a_row_for_each_line_and_reports_its_counts(put_file, db):
@@ -242,12 +219,14 @@ def test_a_row_breaking_a_unique_constraint_is_rejected_and_its_batch_kept(
     # When it is imported in one batch
     ctx, _output = run(config)
 
-    # Then the third row, line 4, is rejected by the database, and the rest
-    # of the batch is saved
+    # Then the third row, line 4, is rejected as breaking the unique name,
+    # naming the column and value, and the rest of the batch is saved
     assert sorted(Category.objects.values_list("source_id", flat=True)) == [1, 2, 4]
     assert ctx.count_dict() == {"created": 3, "updated": 0, "unchanged": 0, "failed": 1}
     [rejected] = ctx.rejected
-    assert (rejected.row, rejected.code) == (4, "integrity")
+    assert (rejected.row, rejected.column, rejected.value) == (4, "name", "Bikes")
+    assert rejected.code == "unique"
+    assert rejected.message == ("field 'name': Category with this Name already exists.")
 
 
 def test_an_update_breaking_a_unique_constraint_is_rejected_and_its_batch_kept(
@@ -276,12 +255,13 @@ def test_an_update_breaking_a_unique_constraint_is_rejected_and_its_batch_kept(
     put_file("categories.csv", header + "".join(lines))
     ctx, _output = run(config)
 
-    # Then the rename on line 2 is refused, and the other writes are saved
+    # Then the rename on line 2 is refused as breaking the unique name, and
+    # the other writes are saved
     names = dict(Category.objects.values_list("source_id", "name"))
     assert names == {1: "Bikes", 2: "Parts", 3: "Tools", 4: "Lights"}
     assert ctx.count_dict() == {"created": 1, "updated": 1, "unchanged": 1, "failed": 1}
     [rejected] = ctx.rejected
-    assert (rejected.row, rejected.code) == (2, "integrity")
+    assert (rejected.row, rejected.column, rejected.code) == (2, 2, "unique")
 
 
 def test_products_with_bad_rows_are_imported_but_for_the_bad_rows(
@@ -474,6 +454,22 @@ CONFIG_ERRORS = {
     ),
     "an empty key": ({"key": []}, "key", "'key'"),
     "an unknown action": ({"action": "merge"}, "action", "'action'"),
+    "fields that are a list": (
+        {"fields": ["code", "label"]},
+        "fields",
+        'expected a JSON object of rules, or "auto"',
+    ),
+    "an unknown write mode": ({"write": "fast"}, "write", "'write'"),
+    "an unknown transaction mode": (
+        {"transaction": "x"},
+        "transaction",
+        "config key 'transaction'",
+    ),
+    "a failed-rows storage that is not configured": (
+        {"failed_rows": {"storage": "nowhere", "path": "f.csv"}},
+        "failed_rows",
+        "'nowhere' is not a storage alias",
+    ),
     "a row hook that cannot be imported": (
         {"row_hook": "tests.steps.hooks.nope"},
         None,
@@ -543,3 +539,142 @@ def test_a_read_option_the_format_does_not_take_fails_the_step(put_file, db):
 
     # Then the error names the option and the format
     assert "sheet_name" in str(caught.value) and "csv" in str(caught.value)
+
+
+def test_a_row_whose_key_is_empty_is_rejected_naming_the_key_field(put_file, db):
+    # Given a file whose second tag has no code, the key
+    source = put_file("tags.csv", tags_csv("A,Apple,1", ",Nameless,2", "C,Cherry,3"))
+
+    # When it is imported
+    ctx, _output = run(tag_import(source))
+
+    # Then the row without a key is rejected, not created as a new tag
+    assert tags() == {"A": ("Apple", 1), "C": ("Cherry", 3)}
+    [rejected] = ctx.rejected
+    assert (rejected.row, rejected.column, rejected.code) == (3, "code", "missing_key")
+    assert rejected.message == "the key field 'code' is empty."
+
+
+HANDLERS = "tests.steps.hooks"
+
+
+def test_row_handlers_see_each_row_before_and_after_it_is_written(put_file, db):
+    # Given one imported tag, and a file that repeats it, adds one, and
+    # holds a label the before_row handler refuses and a weight that is not
+    # a number
+    from tests.steps.hooks import Recorder, record_after, record_before, record_error
+
+    run(tag_import(put_file("tags.csv", tags_csv("A,APPLE,1"))))
+    source = put_file(
+        "tags.csv", tags_csv("A,Apple,1", "B,Banana,2", "C,refuse,3", "D,Date,x")
+    )
+    handlers = {
+        "before_row": [record_before],
+        "after_row": [record_after],
+        "on_row_error": [record_error],
+    }
+    Recorder.events = []
+
+    # When it is imported with the handlers
+    ctx, _output = run(tag_import(source), row_handlers=handlers)
+
+    # Then before_row saw each converted row and changed the labels (the
+    # bad weight never converted), the refused row and the bad weight went
+    # to on_row_error, and after_row
+    # saw each written row with its outcome once its batch was written
+    assert tags() == {"A": ("APPLE", 1), "B": ("BANANA", 2)}
+    assert Recorder.events == [
+        ("before", 2, "Apple"),
+        ("before", 3, "Banana"),
+        ("before", 4, "refuse"),
+        ("error", 4, "refused"),
+        ("error", 5, "invalid"),
+        ("after", 2, "APPLE", "unchanged"),
+        ("after", 3, "BANANA", "created"),
+    ]
+    assert [(r.row, r.column) for r in ctx.rejected] == [(4, "label"), (5, "weight")]
+
+
+def test_a_before_row_handler_may_leave_the_values_as_they_are(put_file, db):
+    # Given a handler that returns nothing
+    source = put_file("tags.csv", tags_csv("A,Apple,1"))
+    seen = []
+
+    def look(ctx, number, values):
+        seen.append((number, dict(values)))
+
+    # When a file is imported with it
+    run(tag_import(source), row_handlers={"before_row": [look]})
+
+    # Then the row is saved as read, and the handler saw the field values
+    assert tags() == {"A": ("Apple", 1)}
+    assert seen == [(2, {"code": "A", "label": "Apple", "weight": 1})]
+
+
+def checksum(model) -> str:
+    values = model.objects.order_by("pk").values_list()
+    return hashlib.sha256(repr(list(values)).encode()).hexdigest()
+
+
+def test_a_dry_run_changes_nothing_and_reports_what_the_real_run_then_does(db, scratch):
+    # Given 300 tags of the 1,000-row file imported, some of them edited
+    lines = (ROOT_DATA / "steps/tags_1000_with_3_bad_rows.csv").read_text()
+    head = "".join(lines.splitlines(keepends=True)[:301])
+    scratch.save("dry/tags.csv", ContentFile(head.encode()))
+    run(tag_import({"storage": "scratch", "path": "dry/tags.csv"}))
+    Tag.objects.filter(code__in=["T0001", "T0002"]).update(label="Edited")
+    before = (Tag.objects.count(), checksum(Tag))
+    failed_path = "failed/dry-run-tags.csv"
+    config = bad_tags_config(failed_rows={"storage": "scratch", "path": failed_path})
+
+    # When the whole file is imported as a dry run, and then for real
+    dry, dry_output = run({**config, "dry_run": True})
+    after_dry = (Tag.objects.count(), checksum(Tag))
+    file_after_dry = scratch.exists(failed_path)
+    real, real_output = run(config)
+
+    # Then the dry run left the table as it was and wrote no file, and
+    # reported the counts the real run then had
+    assert after_dry == before
+    assert dry_output["dry_run"] is True and dry_output["failed_rows"] is None
+    assert not file_after_dry
+    assert (
+        dry.count_dict()
+        == real.count_dict()
+        == {
+            "created": 698,
+            "updated": 2,
+            "unchanged": 297,
+            "failed": 3,
+        }
+    )
+    assert [r.row for r in dry.rejected] == [r.row for r in real.rejected]
+    assert real_output["failed_rows"]["rows"] == 3
+
+
+@pytest.mark.parametrize(
+    ("param", "dry"), [(True, True), ("true", True), ("false", False), ("0", False)]
+)
+def test_a_dry_run_can_be_asked_for_by_a_run_parameter(param, dry, put_file, db):
+    # Given a file of two tags
+    source = put_file("tags.csv", tags_csv("A,Apple,1", "B,Banana,2"))
+
+    # When it is imported with the run parameter dry_run, as the command
+    # line gives it or as JSON
+    _ctx, output = run(tag_import(source), params={"dry_run": param})
+
+    # Then it reports two creations, and created them only if not dry
+    assert output.get("dry_run", False) is dry and output["created"] == 2
+    assert Tag.objects.count() == (0 if dry else 2)
+
+
+def test_a_step_transaction_keeps_nothing_when_max_rejected_stops_it(put_file, db):
+    # Given a file with a good row and two bad ones
+    source = put_file("tags.csv", tags_csv("A,Apple,1", "B,Banana,x", "C,Cherry,y"))
+
+    # When it is imported all or nothing, allowing one rejected row
+    with pytest.raises(StepError):
+        run(tag_import(source, transaction="step", max_rejected=1))
+
+    # Then the good row was rolled back with the rest
+    assert Tag.objects.count() == 0

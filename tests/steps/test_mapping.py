@@ -5,6 +5,7 @@ import pytest
 from steps.context import StepContext
 from steps.errors import ConfigError
 from steps.import_rows import ImportRows
+from shop.models import Category, Subcategory
 from tests.testapp.models import Tag
 
 
@@ -210,7 +211,19 @@ MAPPING_ERRORS = {
     ),
     "a column that is a list": (
         {"label": {"column": [2]}},
-        "field 'label': 'column' must be a header name or a 1-based position.",
+        "field 'label': a list of columns needs a 'lookup' list of the same length.",
+    ),
+    "missing on a field that is no relation": (
+        {"label": {"column": 2, "missing": "null"}},
+        "field 'label': 'missing' applies to relation fields only.",
+    ),
+    "an unknown missing policy": (
+        {"label": {"column": 2, "missing": "ignore"}},
+        "field 'label': 'missing' must be one of reject, null, create.",
+    ),
+    "a convert that is not a list of names": (
+        {"label": {"column": 2, "convert": [1]}},
+        "field 'label': 'convert' must be a list of converter names.",
     ),
     "a column that is a boolean": (
         {"label": True},
@@ -236,3 +249,114 @@ def test_a_mapping_error_names_the_field_and_what_is_wrong(case, db):
 
     # Then the message names the field and the fault
     assert str(caught.value) == message
+
+
+def test_auto_maps_headers_that_name_a_field_or_its_verbose_name(put_file, db):
+    # Given a products file whose headers are field names and verbose names
+    # in other cases and spacing, and a column no field has
+    source = put_file(
+        "categories.csv",
+        "ERP ID,Name,Row GUID,Modified in the ERP,Remarks\n"
+        "7,Bikes,cfbda25c-df71-47a7-b81b-64ee161aa37c,2024-01-01 00:00,none\n",
+    )
+
+    # When it is imported with automatic mapping
+    ctx = StepContext()
+    config = {
+        "source": source,
+        "model": "shop.Category",
+        "key": ["source_id"],
+        "fields": "auto",
+    }
+    ImportRows(config).run(ctx)
+
+    # Then every field was found by its header, and the extra column ignored
+    [bikes] = Category.objects.all()
+    assert (bikes.source_id, bikes.name, str(bikes.guid)[:8]) == (
+        7,
+        "Bikes",
+        "cfbda25c",
+    )
+    assert ctx.rejected == []
+
+
+def test_explicit_rules_win_over_automatic_mapping(put_file, db):
+    # Given a file whose "label" column is wrong for the label, and whose
+    # "title" column is right
+    source = put_file("tags.csv", "code,label,title,weight\nA,wrong,Apple,1\n")
+
+    # When it is imported with automatic mapping and an explicit label rule
+    config = {
+        "source": source,
+        "model": "testapp.Tag",
+        "key": ["code"],
+        "fields": {"label": "title"},
+        "auto": True,
+    }
+    ImportRows(config).run(StepContext())
+
+    # Then the label came from the explicit rule, the rest automatically
+    assert tags() == {"A": ("Apple", 1)}
+
+
+def test_auto_maps_a_foreign_key_header_by_a_unique_field_of_the_target(
+    categories, put_file
+):
+    # Given subcategories naming their category by its name
+    source = put_file(
+        "subcategories.csv",
+        "source_id,category__name,name,guid,modified_at\n"
+        "50,Bikes,Gravel,10a7c342-ca82-48d4-8a38-46a2eb089b74,2024-01-01 00:00\n",
+    )
+
+    # When they are imported with automatic mapping
+    config = {
+        "source": source,
+        "model": "shop.Subcategory",
+        "key": ["source_id"],
+        "fields": "auto",
+    }
+    ImportRows(config).run(StepContext())
+
+    # Then the category was looked up by name
+    assert Subcategory.objects.get(source_id=50).category.name == "Bikes"
+
+
+def test_auto_mapping_without_the_key_column_fails_the_step(put_file, db):
+    # Given a file without the key column
+    source = put_file("tags.csv", "label,weight\nApple,1\n")
+
+    # When it is imported with automatic mapping
+    config = {
+        "source": source,
+        "model": "testapp.Tag",
+        "key": ["code"],
+        "fields": "auto",
+    }
+    with pytest.raises(ConfigError) as caught:
+        ImportRows(config).run(StepContext())
+
+    # Then the error names the key field
+    assert "key field 'code' is not in the field mapping" in str(caught.value)
+
+
+def test_a_dotted_column_reads_a_nested_json_object(put_file, db):
+    # Given a JSON file whose labels sit in a nested object, one missing
+    source = put_file(
+        "tags.json",
+        '[{"code": "A", "info": {"Label": "Apple", "weight": 1}},'
+        ' {"code": "B", "info": {"weight": 2}},'
+        ' {"code": "C", "info": null}]',
+    )
+
+    # When it is imported with dotted paths
+    fields = {"code": "code", "label": "info.label", "weight": "info.weight"}
+    ctx = import_tags(source, fields)
+
+    # Then the nested values were found, a missing key is a missing column,
+    # and a null object gives empty values
+    assert tags() == {"A": ("Apple", 1)}
+    assert [(r.row, r.column, r.code) for r in ctx.rejected] == [
+        (2, "info.label", "missing_column"),
+        (3, "info.label", "blank"),
+    ]

@@ -1,0 +1,157 @@
+"""The failed-rows file: the rows an import refused, to fix and import again.
+
+The file holds each refused row with its original columns, as read, and one
+more column, ``error``, saying why. It is written in the source's format
+(or the one its path's extension names) with the source's read options
+where they apply to writing (delimiter, quote character, header), so the
+same step config imports the fixed file.
+"""
+
+import json
+import logging
+import tempfile
+from typing import Any
+
+from django import forms
+from django.core.files import File
+from django.core.files.storage import storages
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from formats import formats_for_name, open_writer
+from formats.errors import FormatError
+
+from .errors import StepError
+
+logger = logging.getLogger(__name__)
+
+ERROR_COLUMN = "error"
+#: Read options of delimited text that the writer takes as they are.
+CSV_OPTIONS = ("delimiter", "record_terminator", "quotechar", "encoding")
+
+
+class FailedRowsField(forms.JSONField):
+    """A config value ``{"storage": alias, "path": name}`` for the file."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not isinstance(value.get("path"), str):
+            raise forms.ValidationError(
+                _('expected {"storage": ..., "path": ...}.'), code="invalid"
+            )
+        unknown = sorted(set(value) - {"storage", "path", "format"})
+        if unknown:
+            raise forms.ValidationError(
+                _("unknown key %(key)r.") % {"key": unknown[0]}, code="invalid"
+            )
+        alias = value.get("storage", "default")
+        if alias not in storages.backends:
+            raise forms.ValidationError(
+                _("%(alias)r is not a storage alias in the STORAGES setting.")
+                % {"alias": alias},
+                code="invalid_storage",
+            )
+        return {"storage": alias, "path": value["path"], "format": value.get("format")}
+
+
+class FailedRows:
+    """Collects refused rows and writes them to a storage.
+
+    Args:
+        target: The cleaned ``failed_rows`` config.
+        source_format: The format the rows were read in, or ``None`` for a
+            dataset (which is then written as JSON unless the path says
+            otherwise).
+        read: The source's read options.
+    """
+
+    def __init__(self, target: dict, source_format: str | None, read: dict):
+        self.target = target
+        self.read = read
+        self.rows: list[tuple[int, dict, str]] = []
+        self.format = target["format"] or self._format_of_path() or source_format
+        self.format = self.format or "json"
+
+    def _format_of_path(self) -> str | None:
+        found = formats_for_name(self.target["path"])
+        return found[0].name if found else None
+
+    def add(self, number: int, values: dict, message: str) -> None:
+        """Keep row ``number``'s original ``values`` and why it was refused."""
+        self.rows.append((number, values, message))
+
+    def save(self) -> dict | None:
+        """Write the rows kept; return the file's storage, path and rows.
+
+        Returns:
+            ``{"storage": ..., "path": ..., "rows": n}``, or ``None`` when no
+            row was refused (no file is written then).
+
+        Raises:
+            StepError: If the writer refuses a value; the message names the
+                file.
+        """
+        if not self.rows:
+            return None
+        self.rows.sort(key=lambda item: item[0])
+        keys = self._keys()
+        columns = [str(key) for key in keys] + [ERROR_COLUMN]
+        name = timezone.localtime().strftime(self.target["path"])
+        with tempfile.TemporaryFile() as spool:
+            try:
+                with open_writer(
+                    spool,
+                    name=name,
+                    format=self.format,
+                    columns=columns,
+                    **self._options(),
+                ) as writer:
+                    for _number, values, message in self.rows:
+                        cells = [self._cell(values.get(key)) for key in keys]
+                        writer.write_row([*cells, message])
+            except FormatError as exc:
+                raise StepError(
+                    _("Cannot write the failed rows to %(name)r: %(error)s")
+                    % {"name": name, "error": exc}
+                ) from exc
+            spool.seek(0)
+            storage = storages[self.target["storage"]]
+            stored = storage.save(name, File(spool, name=name))
+        logger.info("Wrote %d failed rows to %s", len(self.rows), stored)
+        return {
+            "storage": self.target["storage"],
+            "path": stored,
+            "rows": len(self.rows),
+        }
+
+    def _keys(self) -> list:
+        seen: dict = {}
+        for _number, values, _message in self.rows:
+            for key in values:
+                seen.setdefault(key, None)
+        columns = list(seen)
+        if columns and all(isinstance(c, int) for c in columns):
+            # A headerless file's columns are positions; the error goes
+            # after the last one, and missing cells stay empty.
+            columns = list(range(1, max(columns) + 1))
+        return columns
+
+    def _options(self) -> dict:
+        options: dict[str, Any] = {}
+        if self.format == "csv":
+            options = {k: self.read[k] for k in CSV_OPTIONS if self.read.get(k)}
+        if self.format in ("csv", "xlsx", "xls") and self.read.get("header") is False:
+            options["header"] = False
+        return options
+
+    def _cell(self, value: Any) -> Any:
+        """Return ``value`` as the writer takes it: nested data as JSON text.
+
+        JSON keeps nested objects and lists as they are; a table format
+        cannot hold them, so it gets their JSON text.
+        """
+        if isinstance(value, (dict, list)) and self.format not in ("json", "jsonl"):
+            return json.dumps(value, default=str)
+        return value

@@ -1,0 +1,354 @@
+"""Write a segment of converted rows: match, compare, and save what changed.
+
+A segment is a run of rows with distinct keys. Each row is matched to an
+existing object by its key, compared with it, and only new and changed rows
+are written: in bulk (one ``INSERT`` for the new rows, and one ``INSERT ...
+ON CONFLICT DO UPDATE`` or ``bulk_update`` for the changed ones) or one
+``save()`` a row. A database error in a bulk write sends the segment's rows
+through ``save()`` one by one, each in its own savepoint, so the error is
+tied to its row and the rest are kept.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import DatabaseError, connections, router, transaction
+from django.db.models import Q, UniqueConstraint
+from django.utils.translation import gettext as _
+
+from .errors import RowRejected
+from .mapping import FieldRule
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PendingRow:
+    """A converted row waiting to be written.
+
+    Attributes:
+        number: The row's number in the source.
+        key: The values of the key fields, in the config's order.
+        values: Attribute name (``category_id`` for a FK) to value.
+        many: ManyToManyField name to the sorted primary keys of its targets.
+        outcome: ``"created"``, ``"updated"`` or ``"unchanged"`` once written.
+    """
+
+    number: int
+    key: tuple
+    values: dict
+    many: dict = field(default_factory=dict)
+    outcome: str | None = None
+
+
+def upsert_possible(model, key: list[str]) -> bool:
+    """Return whether rows of ``model`` can be upserted on the ``key`` fields.
+
+    That needs a database that supports ``ON CONFLICT (...) DO UPDATE``
+    (PostgreSQL, SQLite) and a unique constraint on exactly the key fields:
+    a unique field, ``unique_together``, or an unconditional
+    ``UniqueConstraint`` on fields.
+    """
+    connection = connections[router.db_for_write(model)]
+    if not connection.features.supports_update_conflicts_with_target:
+        return False
+    wanted = set(key)
+    fields = [model._meta.get_field(name) for name in key]
+    if len(fields) == 1 and (fields[0].unique or fields[0].primary_key):
+        return True
+    if any(set(together) == wanted for together in model._meta.unique_together):
+        return True
+    return any(
+        isinstance(c, UniqueConstraint)
+        and set(c.fields) == wanted
+        and c.condition is None
+        and not c.expressions
+        and c.deferrable is None
+        for c in model._meta.constraints
+    )
+
+
+class RowWriter:
+    """Writes segments of :class:`PendingRow` to one model.
+
+    Args:
+        model: The model written to.
+        rules: The mapping's rules.
+        key: The names of the key fields.
+        action: ``create_or_update``, ``create_only``, ``update_only`` or
+            ``skip_existing``.
+        update_fields: The field names an update may change; empty: all
+            mapped fields but the key.
+        row_by_row: Save each row on its own (``save()`` in a savepoint)
+            instead of in bulk.
+        full_save: Call ``save()`` without ``update_fields``, so that a
+            model's ``save()`` and signals see and may change every field.
+    """
+
+    def __init__(
+        self,
+        model,
+        rules: list[FieldRule],
+        key: list[str],
+        *,
+        action: str,
+        update_fields: list[str],
+        row_by_row: bool,
+        full_save: bool,
+    ):
+        self.model = model
+        self.rules = rules
+        self.key = key
+        self.key_attnames = [model._meta.get_field(name).attname for name in key]
+        self.action = action
+        self.row_by_row = row_by_row
+        self.full_save = full_save
+        names = update_fields or [rule.name for rule in rules]
+        self.allowed = {
+            r.attname
+            for r in rules
+            if r.name in names and r.name not in key and not r.many
+        }
+        self.many_rules = [r for r in rules if r.many]
+        self.allowed_many = {r.name for r in self.many_rules if r.name in names}
+        self.upsert = upsert_possible(model, key)
+
+    def write(self, segment: list[PendingRow]) -> list[tuple[int, RowRejected]]:
+        """Write ``segment``; set each row's outcome; return rejected rows.
+
+        Returns:
+            ``(row number, RowRejected)`` for each row that could not be
+            written; every other row has its ``outcome`` set.
+        """
+        if not segment:
+            return []
+        existing = self._existing([row.key for row in segment])
+        current = self._current_many([obj.pk for obj in existing.values()])
+        self.current = current
+        rejected, creates, updates = [], [], []
+        for row in segment:
+            obj = existing.get(row.key)
+            problem = self._classify(row, obj, current, creates, updates)
+            if problem is not None:
+                rejected.append((row.number, problem))
+        rejected += self._save(creates, updates)
+        return rejected
+
+    def _classify(self, row, obj, current, creates, updates) -> RowRejected | None:
+        if obj is None:
+            if self.action == "update_only":
+                return RowRejected(
+                    _("no existing row has the key %(key)s.") % {"key": _show(row.key)},
+                    code="does_not_exist",
+                )
+            creates.append((row, self.model(**row.values), set()))
+            return None
+        if self.action == "create_only":
+            return RowRejected(
+                _("a row with the key %(key)s exists already.")
+                % {"key": _show(row.key)},
+                code="exists",
+            )
+        if self.action == "skip_existing":
+            row.outcome = "unchanged"
+            return None
+        changes = {
+            a: v
+            for a, v in row.values.items()
+            if a in self.allowed and getattr(obj, a) != v
+        }
+        # An update leaves the links of fields outside update_fields alone.
+        row.many = {n: v for n, v in row.many.items() if n in self.allowed_many}
+        many_changed = {
+            r.name
+            for r in self.many_rules
+            if r.name in row.many
+            and row.many[r.name] != current.get((r.name, obj.pk), [])
+        }
+        if not changes and not many_changed:
+            row.outcome = "unchanged"
+            return None
+        for attname, value in changes.items():
+            setattr(obj, attname, value)
+        updates.append((row, obj, set(changes)))
+        return None
+
+    def _existing(self, keys: list[tuple]) -> dict[tuple, Any]:
+        manager = self.model._default_manager
+        attnames = self.key_attnames
+        if len(attnames) == 1:
+            found = manager.filter(**{f"{attnames[0]}__in": [k[0] for k in keys]})
+        else:
+            found = manager.filter(
+                reduce(or_, (Q(**dict(zip(attnames, key))) for key in keys))
+            )
+        return {tuple(getattr(obj, a) for a in attnames): obj for obj in found}
+
+    def _current_many(self, pks: list) -> dict[tuple[str, Any], list]:
+        """Return ``(field name, pk)`` → sorted target pks of existing objects."""
+        current: dict[tuple[str, Any], list] = {}
+        if not pks:
+            return current
+        for rule in self.many_rules:
+            through, source, target = _through(rule)
+            pairs = through.objects.filter(**{f"{source}__in": pks})
+            for pk, target_pk in pairs.values_list(source, target).order_by(target):
+                current.setdefault((rule.name, pk), []).append(target_pk)
+        return current
+
+    def _save(self, creates: list, updates: list) -> list[tuple[int, RowRejected]]:
+        if not creates and not updates:
+            return []
+        if self.row_by_row:
+            return self._save_one_by_one(creates, updates)
+        try:
+            with transaction.atomic():
+                self._save_in_bulk(creates, updates)
+        except DatabaseError as exc:
+            # The segment broke a database constraint. Saving the rows one
+            # by one, each in its own savepoint, ties the error to its row.
+            logger.debug(
+                "Bulk write of %s failed (%s); writing row by row",
+                self.model._meta.label,
+                exc,
+            )
+            for _row, obj, _fields in creates:
+                obj.pk = None
+                obj._state.adding = True
+            return self._save_one_by_one(creates, updates)
+        for row, _obj, _fields in creates:
+            row.outcome = "created"
+        for row, _obj, _fields in updates:
+            row.outcome = "updated"
+        return []
+
+    def _save_in_bulk(self, creates: list, updates: list) -> None:
+        manager = self.model._default_manager
+        if creates:
+            created = [obj for _row, obj, _fields in creates]
+            manager.bulk_create(created)
+            if any(obj.pk is None for obj in created):
+                self._fetch_pks(creates)
+        changed = sorted(set().union(*(fields for _row, _obj, fields in updates)))
+        objects = [obj for _row, obj, fields in updates if fields]
+        if objects and self.upsert:
+            # Without a primary key, the INSERT part of the upsert conflicts
+            # on the key fields only, never on the primary key first.
+            pks = [obj.pk for obj in objects]
+            for obj in objects:
+                obj.pk = None
+            try:
+                manager.bulk_create(
+                    objects,
+                    update_conflicts=True,
+                    unique_fields=self.key,
+                    update_fields=changed,
+                )
+            finally:
+                for obj, pk in zip(objects, pks):
+                    obj.pk = pk
+        elif objects:
+            manager.bulk_update(objects, changed)
+        self._write_many(creates + updates)
+
+    def _fetch_pks(self, creates: list) -> None:
+        found = self._existing([row.key for row, _obj, _fields in creates])
+        for row, obj, _fields in creates:
+            obj.pk = found[row.key].pk
+
+    def _write_many(self, work: list) -> None:
+        """Add and remove the ManyToMany links of ``work`` in bulk."""
+        for rule in self.many_rules:
+            through, source, target = _through(rule)
+            wanted = {
+                obj.pk: set(row.many[rule.name])
+                for row, obj, _fields in work
+                if rule.name in row.many
+            }
+            if not wanted:
+                continue
+            # The links of existing objects were read to compare them; new
+            # objects have none.
+            have = {pk: set(self.current.get((rule.name, pk), [])) for pk in wanted}
+            removed = [
+                Q(**{source: pk, f"{target}__in": have.get(pk, set()) - targets})
+                for pk, targets in wanted.items()
+                if have.get(pk, set()) - targets
+            ]
+            if removed:
+                through.objects.filter(reduce(or_, removed)).delete()
+            added = [
+                through(**{source: pk, target: target_pk})
+                for pk, targets in wanted.items()
+                for target_pk in sorted(targets - have.get(pk, set()))
+            ]
+            through.objects.bulk_create(added)
+
+    def _save_one_by_one(self, creates: list, updates: list) -> list:
+        work = [(row, obj, fields, True) for row, obj, fields in creates]
+        work += [(row, obj, fields, False) for row, obj, fields in updates]
+        work.sort(key=lambda item: item[0].number)
+        rejected = []
+        for row, obj, fields, created in work:
+            try:
+                with transaction.atomic():
+                    self._save_one(row, obj, fields, created)
+            except DatabaseError as exc:
+                if created:
+                    obj.pk = None
+                    obj._state.adding = True
+                rejected.append((row.number, self._explain(obj, exc)))
+                continue
+            row.outcome = "created" if created else "updated"
+        return rejected
+
+    def _save_one(self, row: PendingRow, obj, fields: set, created: bool) -> None:
+        if created:
+            obj.save(force_insert=True)
+        elif self.full_save:
+            obj.save()
+        elif fields:
+            obj.save(update_fields=sorted(fields))
+        for rule in self.many_rules:
+            if rule.name in row.many:
+                getattr(obj, rule.name).set(row.many[rule.name])
+
+    def _explain(self, obj, exc: DatabaseError) -> RowRejected:
+        """Return why the database refused ``obj``: a unique field, or ``exc``."""
+        try:
+            obj.validate_unique()
+            obj.validate_constraints()
+        except ValidationError as error:
+            name, messages = next(iter(error.message_dict.items()))
+            rule = next((r for r in self.rules if r.name == name), None)
+            if name == NON_FIELD_ERRORS:
+                names = ", ".join(self.key)
+            else:
+                names = name
+            return RowRejected(
+                _("field %(field)r: %(error)s")
+                % {"field": names, "error": messages[0]},
+                column=rule.label if rule else None,
+                value=getattr(obj, rule.attname) if rule else None,
+                code="unique",
+            )
+        return RowRejected(
+            _("the database refused the row: %(error)s") % {"error": exc},
+            code="integrity",
+        )
+
+
+def _through(rule: FieldRule) -> tuple:
+    model_field = rule.model_field
+    through = model_field.remote_field.through
+    source = model_field.m2m_field_name()
+    target = model_field.m2m_reverse_field_name()
+    return through, f"{source}_id", f"{target}_id"
+
+
+def _show(key: tuple) -> str:
+    return ", ".join(repr(part) for part in key)

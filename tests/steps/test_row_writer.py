@@ -1,0 +1,126 @@
+"""How ``import_rows`` writes: upserts, bulk updates, save(), row by row."""
+
+import pytest
+from django.db import connection
+from django.db.models.signals import post_save
+from django.test.utils import CaptureQueriesContext
+
+from shop.models import Category
+
+from tests.testapp.models import Tag
+
+from .conftest import run, tag_import, tags, tags_csv, writes
+
+
+def test_updating_every_row_of_a_unique_key_is_one_upsert_statement(put_file, db):
+    # Given 200 imported tags (SQLite takes 999 parameters a statement)
+    rows = [f"T{n},Tag {n},{n}" for n in range(200)]
+    run(tag_import(put_file("tags.csv", tags_csv(*rows))))
+
+    # When every weight changes and the file is imported in one batch
+    rows = [f"T{n},Tag {n},{n + 1}" for n in range(200)]
+    source = put_file("tags.csv", tags_csv(*rows))
+    with CaptureQueriesContext(connection) as queries:
+        ctx, _output = run(tag_import(source, batch_size=500))
+
+    # Then one INSERT ... ON CONFLICT ... DO UPDATE wrote all of them
+    [statement] = writes(queries)
+    assert "ON CONFLICT" in statement.upper()
+    assert ctx.count_dict()["updated"] == 200
+    assert Tag.objects.get(code="T7").weight == 8
+
+
+def test_a_key_without_a_unique_constraint_updates_with_bulk_update(put_file, db):
+    # Given tags imported by their label, which is not unique
+    run(tag_import(put_file("tags.csv", tags_csv("A,Apple,1", "B,Banana,2"))))
+
+    # When their weights change
+    source = put_file("tags.csv", tags_csv("A,Apple,5", "B,Banana,6"))
+    with CaptureQueriesContext(connection) as queries:
+        ctx, _output = run(tag_import(source, key=["label"]))
+
+    # Then one UPDATE wrote both, as no upsert can target the label
+    [statement] = writes(queries)
+    assert statement.lstrip().upper().startswith("UPDATE")
+    assert tags() == {"A": ("Apple", 5), "B": ("Banana", 6)}
+    assert ctx.count_dict()["updated"] == 2
+
+
+def test_write_save_calls_save_so_signals_run_for_each_row(put_file, db):
+    # Given a signal receiver counting saves of tags
+    saved = []
+
+    def count(sender, instance, created, **kwargs):
+        saved.append((instance.code, created))
+
+    post_save.connect(count, sender=Tag)
+    try:
+        # When two tags are imported with write "save", and one changed
+        run(
+            tag_import(
+                put_file("t.csv", tags_csv("A,Apple,1", "B,Banana,2")), write="save"
+            )
+        )
+        source = put_file("t.csv", tags_csv("A,Apple,1", "B,Banana,3"))
+        ctx, _output = run(tag_import(source, write="save"))
+    finally:
+        post_save.disconnect(count, sender=Tag)
+
+    # Then save ran for each created row and for the changed one only
+    assert saved == [("A", True), ("B", True), ("B", False)]
+    assert ctx.count_dict() == {"created": 0, "updated": 1, "unchanged": 1, "failed": 0}
+
+
+CATEGORIES_WITH_A_REPEATED_NAME = (
+    "id,name,guid,modified\n"
+    "1,Bikes,cfbda25c-df71-47a7-b81b-64ee161aa37c,2024-01-01 00:00\n"
+    "2,Parts,c657828d-d808-4aba-91a3-af2ce02300e9,2024-01-01 00:00\n"
+    "3,Bikes,10a7c342-ca82-48d4-8a38-46a2eb089b74,2024-01-01 00:00\n"
+    "4,Gear,b5f9ba42-b69b-4fdd-b2ec-57fb7b42e3cf,2024-01-01 00:00\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("transaction", "write"),
+    [("batch", "bulk"), ("step", "bulk"), ("none", "bulk"), ("batch", "save")],
+)
+def test_a_unique_error_is_tied_to_its_row_in_every_mode(
+    transaction, write, put_file, db
+):
+    # Given a file of categories whose third row repeats the first's name
+    source = put_file("categories.csv", CATEGORIES_WITH_A_REPEATED_NAME)
+    config = {
+        "source": source,
+        "model": "shop.Category",
+        "key": ["source_id"],
+        "fields": {
+            "source_id": "id",
+            "name": "name",
+            "guid": "guid",
+            "modified_at": "modified",
+        },
+        "transaction": transaction,
+        "write": write,
+    }
+
+    # When it is imported in this mode
+    ctx, _output = run(config)
+
+    # Then the other rows are saved and line 4 is rejected as unique
+    assert sorted(Category.objects.values_list("source_id", flat=True)) == [1, 2, 4]
+    [rejected] = ctx.rejected
+    assert (rejected.row, rejected.column, rejected.code) == (4, "name", "unique")
+    assert ctx.count_dict() == {"created": 3, "updated": 0, "unchanged": 0, "failed": 1}
+
+
+def test_transaction_none_writes_each_row_with_its_own_statement(put_file, db):
+    # Given a file of three tags
+    source = put_file("tags.csv", tags_csv("A,Apple,1", "B,Banana,2", "C,Cherry,3"))
+
+    # When it is imported without a transaction
+    with CaptureQueriesContext(connection) as queries:
+        run(tag_import(source, transaction="none"))
+
+    # Then each row was its own INSERT
+    assert len(writes(queries)) == 3
+    assert len(tags()) == 3
