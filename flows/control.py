@@ -8,8 +8,10 @@ cancel never step on each other, on one worker or on many.
 import logging
 import threading
 from datetime import timedelta
+from functools import partial
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -195,6 +197,14 @@ def sweep() -> list[int]:
 
     resent = []
     lease = timedelta(seconds=settings.LEASE_SECONDS)
+    _release_held_runs()
+    # While any step anywhere shows signs of life, the workers are busy and
+    # a quiet run is more likely queued behind that work than lost; sending
+    # it again would only lengthen the queue, so it gets ten leases.
+    busy = StepRun.objects.filter(
+        Q(heartbeat_at__gt=timezone.now() - lease)
+        | Q(finished_at__gt=timezone.now() - lease)
+    ).exists()
     active = FlowRun.objects.filter(
         status__in=[RunStatus.QUEUED, RunStatus.RUNNING], generation__gt=0
     )
@@ -217,18 +227,52 @@ def sweep() -> list[int]:
                 for s in steps
                 if s.status == StepStatus.RUNNING and _silent(s, now, lease)
             ]
-            if not lost and not _stalled(run, steps, now, lease):
+            patience = lease * 10 if busy else lease
+            if not lost and not _stalled(run, steps, now, patience):
                 continue
             graph = run_graph(run)
             for step_run in lost:
                 record_lost_attempt(
                     run, step_run, graph.nodes[step_run.key]["spec"], now
                 )
-            redispatch_locked(run)
+            # The same generation: tasks of this dispatch still queued stay
+            # valid, and whichever copy of a task comes first does the work.
+            transaction.on_commit(partial(_dispatch, run))
             resent.append(run.pk)
     if resent:
         logger.warning("Runs sent out again after a lost worker or a stall: %s", resent)
     return resent
+
+
+def _dispatch(run: FlowRun) -> None:
+    from .scheduler import dispatch
+
+    dispatch(run)
+
+
+def _release_held_runs() -> None:
+    """Send out held runs (overlap "queue") whose flow has no active run.
+
+    A run started inside a transaction that committed only after the
+    active run ended was not there to be released when it ended.
+    """
+    held = FlowRun.objects.filter(status=RunStatus.QUEUED, generation=0)
+    for flow_id in set(held.values_list("flow_id", flat=True)):
+        with transaction.atomic():
+            Flow.objects.select_for_update().get(pk=flow_id)
+            runs = FlowRun.objects.filter(flow_id=flow_id)
+            active = runs.filter(
+                status__in=[RunStatus.QUEUED, RunStatus.RUNNING], generation__gt=0
+            )
+            following = (
+                held.filter(flow_id=flow_id).order_by("created_at", "pk").first()
+            )
+            if following is not None and not active.exists():
+                redispatch_locked(
+                    FlowRun.objects.select_for_update()
+                    .select_related("flow")
+                    .get(pk=following.pk)
+                )
 
 
 def _silent(step_run: StepRun, now, lease) -> bool:

@@ -111,7 +111,12 @@ def _claim(run_id: int, key: str, generation: int, task_id: str) -> Decision:
         graph = run_graph(run)
         spec = graph.nodes[key]["spec"]
         if step_run.status == StepStatus.RUNNING:
-            if task_id and task_id == step_run.task_id:
+            # The step's own task comes back to look after its chunks. (A
+            # task of a step that is not chunked comes back only when it
+            # was delivered again; the lease then tells whether the first
+            # delivery is still at work.)
+            owner = task_id and task_id == step_run.task_id
+            if owner and step_run.chunks.exists():
                 return Decision(Outcome.POLL)
             if not _lease_expired(step_run, now):
                 return Decision(Outcome.WAITING, poll)

@@ -103,9 +103,11 @@ class Recorder:
         if now - self.last_check >= 1.0:
             self.last_check = now
             self.check_interruptions()
-        if self.chunk is not None:
-            # A chunk works inside its own transaction; writing to the step
-            # run from it would hold the row against the other chunks.
+        if self.chunk is not None or connection.in_atomic_block:
+            # Inside the step's own transaction (a chunk, or an import that
+            # is all or nothing) a write to the step run would lock its row
+            # until the end, holding up the heartbeat and the other chunks;
+            # and nobody could see it before then anyway.
             return
         if now - self.last_progress < settings.PROGRESS_INTERVAL:
             return
