@@ -4,7 +4,8 @@ openpyxl builds an element tree for every cell and, with ``defusedxml``,
 parses through pure-Python handlers; it also reads a whole sheet once more
 to find its size when the sheet does not state it. Here expat hands each
 tag straight to a few handlers that keep only what the rows need, which
-reads three to six times faster and holds one chunk of rows at a time.
+reads a sheet about three times as fast as openpyxl's read-only mode (see
+``docs/benchmarks.md``) and holds one chunk of rows at a time.
 
 A document type declaration is refused outright, as a worksheet never has
 one, so entity tricks such as "billion laughs" stop before any expansion.
@@ -127,8 +128,9 @@ def read_shared_strings(source: IO[bytes]) -> list[str]:
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text
-    for _string in _feed(parser, source, []):
-        pass
+    while chunk := source.read(CHUNK_SIZE):
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)
     return strings
 
 
