@@ -329,12 +329,18 @@ class ImportExportMixin:
         page = Paginator(plan["rows"], self.preview_page_size).get_page(
             request.GET.get("page")
         )
+        names = _preview_columns(plan["rows"])
+        rows = [
+            (number, outcome, [values.get(name, "") for name in names], error)
+            for number, outcome, values, error in page.object_list
+        ]
         context = self._context(
             request,
             _("Preview of the import of %(name)s"),
             plan=plan,
             page=page,
-            fields=_preview_columns(plan["rows"]),
+            rows=rows,
+            headers=[self._column_title(name) for name in names],
             page_range=page.paginator.get_elided_page_range(page.number),
         )
         return TemplateResponse(
@@ -369,6 +375,13 @@ class ImportExportMixin:
         level = messages.WARNING if counts["failed"] else messages.SUCCESS
         self.message_user(request, message, level)
         return HttpResponseRedirect(self._changelist_url())
+
+    def _column_title(self, attname: str) -> str:
+        """Return the verbose name of the field stored in ``attname``."""
+        for field in self.model._meta.get_fields():
+            if getattr(field, "attname", field.name) == attname:
+                return str(getattr(field, "verbose_name", attname)).capitalize()
+        return attname
 
     # Plans kept in the storage between the preview and the confirmation.
 

@@ -106,7 +106,11 @@ def execute_chunk(
         with Heartbeat(step_run.pk), transaction.atomic():
             # The row lock is the chunk's lease: while this transaction is
             # open, the owner sees the chunk as alive.
-            StepChunk.objects.select_for_update().get(pk=chunk.pk)
+            locked = StepChunk.objects.select_for_update().get(pk=chunk.pk)
+            if (locked.status, locked.attempts) != (StepStatus.RUNNING, chunk.attempts):
+                # The owner took this chunk for lost and sent it out again
+                # before the lock was taken; that copy applies it.
+                return "stale"
             output = get_kind(spec.kind)(spec.config).run_chunk(ctx, chunk.spec)
             check_serialisable(output, what=f"The output of step {key!r}")
             recorder.flush()

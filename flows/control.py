@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 
 from . import signals
 from .conf import settings
-from .models import FINISHED_STEP_STATUSES, Flow, FlowRun, RunStatus, StepRun
+from .models import FINISHED_STEP_STATUSES, Flow, FlowRun, RunStatus, StepAttempt
+from .models import StepRun
 from .models import StepStatus
 from .rules import run_status
 
@@ -103,13 +104,17 @@ def cancel_run(run: FlowRun, reason: str = "") -> FlowRun:
 def cancel_locked(run: FlowRun, reason: str) -> None:
     """Cancel a run whose row the caller has locked."""
     now = timezone.now()
-    waiting = run.step_runs.filter(status__in=[StepStatus.PENDING, StepStatus.RETRYING])
-    waiting.update(status=StepStatus.CANCELLED, finished_at=now, error=reason)
+    # Running steps are marked cancelled at once: a live one stops at its
+    # next progress report and records nothing more, and one whose worker
+    # died would otherwise stay running forever.
+    unfinished = run.step_runs.exclude(status__in=FINISHED_STEP_STATUSES)
     running = list(
-        run.step_runs.filter(status=StepStatus.RUNNING).values_list(
-            "task_id", flat=True
-        )
+        unfinished.filter(status=StepStatus.RUNNING).values_list("task_id", flat=True)
     )
+    StepAttempt.objects.filter(step_run__run=run, status=StepStatus.RUNNING).update(
+        status=StepStatus.CANCELLED, finished_at=now, error=reason
+    )
+    unfinished.update(status=StepStatus.CANCELLED, finished_at=now, error=reason)
     run.status, run.finished_at, run.error = RunStatus.CANCELLED, now, reason
     run.started_at = run.started_at or now
     run.save(update_fields=["status", "started_at", "finished_at", "error"])

@@ -9,6 +9,7 @@ way; for those, a few dependency edges are left out of the canvas and
 become *waits* that the step checks when it starts.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -172,6 +173,17 @@ def check_policy(spec: StepSpec) -> None:
         check_retry_on(spec.get("retry_on"))
     except ValueError as exc:
         raise ValueError(_("retry_on: %(error)s") % {"error": exc}) from None
+    for name in ("retry_delay", "retry_delay_max"):
+        value = spec.get(name)
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ValueError(
+                _("%(name)s: expected a number of seconds, 0 or more.") % {"name": name}
+            )
     attempts = spec.get("max_attempts")
     if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
         raise ValueError(_("max_attempts: expected a whole number of at least 1."))

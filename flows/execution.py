@@ -14,10 +14,11 @@ import traceback
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
+from functools import partial
 
 import networkx as nx
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -204,7 +205,9 @@ def _start_attempt(run: FlowRun, step_run: StepRun, now) -> None:
     # rejected would be reported twice.
     step_run.row_errors.exclude(chunk__status=StepStatus.SUCCEEDED).delete()
     previous = step_run.attempt_log.order_by("-number").first()
-    waited = (now - previous.finished_at).total_seconds() if previous else 0.0
+    # A lost attempt may have no end; it is then counted from its start.
+    ended = previous and (previous.finished_at or previous.started_at)
+    waited = (now - ended).total_seconds() if ended else 0.0
     step_run.status = StepStatus.RUNNING
     step_run.attempts += 1
     step_run.started_at = step_run.started_at or now
@@ -252,6 +255,16 @@ def finish_step(run, step_run, status, now, *, error: str = "", **fields) -> Non
         transaction.on_commit(
             lambda: signals.send(signal, StepRun, run=run, step_run=step_run, **extra)
         )
+    # The run is finished by whichever comes first: this, once its last step
+    # is done, or the canvas's finish_run task. Celery's chord bookkeeping
+    # can lose a nested chord's body, so the run does not depend on it.
+    transaction.on_commit(partial(_finish_if_done, run.pk))
+
+
+def _finish_if_done(run_id: int) -> None:
+    from .control import finish_run
+
+    finish_run(run_id)
 
 
 def upstream_outputs(run: FlowRun, graph: nx.DiGraph, key: str) -> dict:
@@ -385,6 +398,9 @@ def _record_failure(run, step_run, spec, recorder, ctx, exc) -> Decision:
     recorder.flush()
     trace = traceback.format_exc()
     if isinstance(exc, SoftTimeLimitExceeded):
+        # The signal may have landed in the middle of a query; start the
+        # database connection afresh before writing the outcome.
+        connection.close()
         exc = _interruption(run)
     message = str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {exc}"
     return end_failed_attempt(

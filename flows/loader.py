@@ -1,5 +1,6 @@
 """Create or update a flow from a JSON definition, as data."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -41,6 +42,18 @@ def load_flow(definition: dict) -> Flow:
     _check_options(definition)
     specs = [_spec(item) for item in definition.get("steps", [])]
     build_graph(specs)
+    for spec, item in zip(specs, definition.get("steps", []), strict=True):
+        _check_fields(
+            Step(
+                key=spec.key,
+                kind=spec.kind,
+                config=spec.config,
+                description=item.get("description", ""),
+                **{name: spec.get(name) for name in POLICY_DEFAULTS},
+            ),
+            _("Step %(step)r") % {"step": spec.key},
+            exclude={"flow", "depends_on"},
+        )
     with transaction.atomic():
         flow, _created = Flow.objects.update_or_create(
             slug=definition["slug"],
@@ -125,19 +138,27 @@ def _spec(item) -> StepSpec:
     )
 
 
+def _check_fields(obj, what: str, exclude: set) -> None:
+    """Refuse values the model's own fields refuse (lengths, ranges, types)."""
+    try:
+        obj.clean_fields(exclude=exclude)
+    except ValidationError as exc:
+        field, errors = next(iter(exc.message_dict.items()))
+        raise GraphError(
+            _("%(what)s: %(field)s: %(error)s")
+            % {"what": what, "field": field, "error": " ".join(errors)}
+        ) from None
+
+
 def _check_options(definition: dict) -> None:
     """Refuse flow options the Flow model would not accept."""
-    overlaps = [value for value, _label in Flow._meta.get_field("overlap").choices]
-    if definition.get("overlap", "allow") not in overlaps:
-        raise GraphError(
-            _("Flow %(flow)r: overlap must be one of %(known)s.")
-            % {"flow": definition["slug"], "known": ", ".join(overlaps)}
-        )
-    deadline = definition.get("deadline")
-    if deadline is not None and (
-        not isinstance(deadline, int) or isinstance(deadline, bool) or deadline < 1
-    ):
-        raise GraphError(
-            _("Flow %(flow)r: deadline must be a whole number of seconds.")
-            % {"flow": definition["slug"]}
-        )
+    _check_fields(
+        Flow(
+            slug=definition["slug"],
+            name=definition.get("name", definition["slug"]),
+            description=definition.get("description", ""),
+            **{k: definition[k] for k in FLOW_OPTIONS if k in definition},
+        ),
+        _("Flow %(flow)r") % {"flow": definition["slug"]},
+        exclude=set(),
+    )

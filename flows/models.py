@@ -1,6 +1,7 @@
 """Flows, their steps, and the record of every run."""
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -117,14 +118,22 @@ class Step(models.Model):
         ),
     )
     max_attempts = models.PositiveSmallIntegerField(
-        _("attempts"), default=3, help_text=_("Tries in all, the first included.")
+        _("attempts"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("Tries in all, the first included."),
     )
     retry_delay = models.FloatField(
         _("first retry delay (s)"),
         default=5.0,
+        validators=[MinValueValidator(0), MaxValueValidator(86_400)],
         help_text=_("Seconds before the first retry; doubled for each further one."),
     )
-    retry_delay_max = models.FloatField(_("longest retry delay (s)"), default=600.0)
+    retry_delay_max = models.FloatField(
+        _("longest retry delay (s)"),
+        default=600.0,
+        validators=[MinValueValidator(0), MaxValueValidator(86_400)],
+    )
     retry_jitter = models.BooleanField(
         _("jitter"),
         default=True,

@@ -94,6 +94,10 @@ def plan_rerun(run: FlowRun, step: str, params: dict | None = None) -> RecoveryP
         params: New run parameters for the rerun; ``None`` keeps them.
     """
     _require_finished(run)
+    if params is not None:
+        from .scheduler import check_params
+
+        check_params(params)
     graph = run_graph(run)
     _require_step(graph, step)
     chosen = {step} | nx.descendants(graph, step)

@@ -47,6 +47,7 @@ def start_run(
     """
     if not flow.is_active:
         raise RunError(_("Flow %(flow)r is not active.") % {"flow": flow.slug})
+    check_params(params or {})
     specs = flow_specs(flow)
     build_graph(specs)
     with transaction.atomic():
@@ -136,3 +137,23 @@ def _sequence(parts: list):
         else:
             canvas = chain(part, canvas)
     return canvas
+
+
+def check_params(params) -> None:
+    """Raise :class:`RunError` unless ``params`` is a plain JSON object.
+
+    Parameters are stored in a JSON column and read by every step; NaN,
+    infinities and NUL characters are refused here, where they are given.
+    """
+    import json
+
+    if not isinstance(params, dict):
+        raise RunError(_("Run parameters must be a JSON object."))
+    try:
+        text = json.dumps(params, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise RunError(
+            _("Run parameters are not plain JSON: %(error)s") % {"error": exc}
+        ) from None
+    if "\\u0000" in text:
+        raise RunError(_("Run parameters cannot hold NUL characters."))

@@ -210,5 +210,39 @@ def test_every_random_dag_plans_without_false_waits_and_with_all_true_ones():
 def test_a_flow_definition_with_an_unknown_overlap_policy_is_refused(db):
     from flows.loader import load_flow
 
-    with pytest.raises(GraphError, match="overlap must be one of allow, skip, queue"):
+    with pytest.raises(GraphError, match="Flow .odd.: overlap: Value .never. is not"):
         load_flow({"slug": "odd", "overlap": "never", "steps": []})
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"key": "a b"}, "Step 'a b': key:"),
+        ({"key": "k" * 101}, "key:"),
+        ({"max_attempts": 10**12}, "max_attempts:"),
+        ({"timeout": -1}, "timeout:"),
+        ({"retry_delay": float("nan")}, "retry_delay: expected a number"),
+        ({"retry_jitter": "no"}, "retry_jitter:"),
+    ],
+)
+def test_a_step_setting_its_model_field_refuses_is_refused_naming_the_step(
+    db, change, words
+):
+    from flows.loader import load_flow
+
+    item = {"key": "a", "kind": "pause", "config": {}, **change}
+    with pytest.raises(GraphError) as caught:
+        load_flow({"slug": "checked", "steps": [item]})
+    assert words in str(caught.value)
+
+
+def test_run_parameters_that_are_not_plain_json_are_refused(db):
+    from flows.errors import RunError
+    from flows.loader import load_flow
+    from flows.scheduler import start_run
+
+    plain = load_flow({"slug": "plain", "steps": [{"key": "a", "kind": "pause"}]})
+    with pytest.raises(RunError, match="not plain JSON"):
+        start_run(plain, params={"limit": float("nan")})
+    with pytest.raises(RunError, match="NUL"):
+        start_run(plain, params={"name": "a\x00b"})
