@@ -120,9 +120,34 @@ def worker_process(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def worker(worker_process, transactional_db):
-    """A running worker and a database it can see what the test commits to."""
+    """A running worker and a database it can see what the test commits to.
+
+    After the test, runs it left going are let finish (or cancelled), so
+    the worker is idle when pytest-django empties the tables: emptying
+    them under a working worker can deadlock on PostgreSQL.
+    """
     worker_process.ensure_running()
-    return worker_process
+    yield worker_process
+    settle_runs()
+
+
+def settle_runs(timeout: float = 30) -> None:
+    """Wait for active runs to end; cancel those still going after ``timeout``."""
+    from flows.control import cancel_run
+    from flows.models import FlowRun, RunStatus
+
+    active = FlowRun.objects.filter(
+        status__in=[RunStatus.QUEUED, RunStatus.RUNNING], generation__gt=0
+    )
+    deadline = time.monotonic() + timeout
+    while active.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not active.exists():
+        return
+    for run in active:
+        cancel_run(run, "Still going when its test ended.")
+    # Give stopped steps a moment to notice and finish their last writes.
+    time.sleep(2)
 
 
 @pytest.fixture

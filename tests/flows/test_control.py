@@ -118,7 +118,7 @@ def test_overlap_skip_starts_no_second_run_while_one_is_active(worker):
 
     wait_for_run(first)
     assert single.runs.count() == 1
-    assert start_run(single) is not None
+    assert wait_for_run(start_run(single)).status == RunStatus.SUCCEEDED
 
 
 def test_overlap_queue_starts_the_next_run_when_the_active_one_ends(worker):
