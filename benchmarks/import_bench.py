@@ -31,7 +31,7 @@ update in which every row's list price changed. Contenders:
 Each run happens in a fresh process, which reports its wall time, its own
 CPU time and its peak RSS; the parent prints rows per second and the ratios
 of our step to each alternative. ``--slow-rows N`` times the two
-django-import-export contenders on the first N rows of the same file
+django-import-export contenders on a file of the first N rows
 (their cost per row does not change with the row count, and 100,000 rows
 take them most of an hour); ``--repeat N`` keeps the fastest of N runs,
 for a machine that other work shares. The PostgreSQL database named in the
@@ -111,7 +111,10 @@ def setup_django(database: str, data_dir: Path) -> None:
 
 
 def make_files(rows: int, data_dir: Path, price: str) -> dict[str, Path]:
-    """Write the products as CSV and XLSX; ``price`` tells the two passes apart."""
+    """Write the products as CSV and XLSX; ``price`` tells the two passes apart.
+
+    The files are named ``products-<price>-<rows>.csv`` and ``.xlsx``.
+    """
     import openpyxl
 
     moment = "2024-01-31 08:00:00"
@@ -137,8 +140,8 @@ def make_files(rows: int, data_dir: Path, price: str) -> dict[str, Path]:
             ]
         )
     paths = {
-        "csv": data_dir / f"products-{price}.csv",
-        "xlsx": data_dir / f"products-{price}.xlsx",
+        "csv": data_dir / f"products-{price}-{rows}.csv",
+        "xlsx": data_dir / f"products-{price}-{rows}.xlsx",
     }
     with open(paths["csv"], "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -178,6 +181,7 @@ def prepare_database() -> None:
 
 
 def run_step(path: Path, fmt: str) -> None:
+    """Import with the ``import_rows`` step and its defaults."""
     from steps.context import StepContext
     from steps.import_rows import ImportRows
 
@@ -195,6 +199,7 @@ def run_step(path: Path, fmt: str) -> None:
 
 
 def iex_resource(bulk: bool):
+    """Return django-import-export's resource for the products."""
     from import_export import fields, resources, widgets
     from shop.models import Product, Subcategory
 
@@ -221,7 +226,8 @@ def iex_resource(bulk: bool):
     return ProductResource()
 
 
-def run_iex(path: Path, fmt: str, bulk: bool, limit: int | None) -> None:
+def run_iex(path: Path, fmt: str, bulk: bool) -> None:
+    """Import with django-import-export, default or bulk settings."""
     import tablib
 
     resource_ = iex_resource(bulk)
@@ -230,21 +236,21 @@ def run_iex(path: Path, fmt: str, bulk: bool, limit: int | None) -> None:
     else:
         with open(path, "rb") as handle:
             dataset = tablib.Dataset().load(handle.read(), format="xlsx")
-    if limit:
-        dataset = tablib.Dataset(*dataset[:limit], headers=dataset.headers)
     result = resource_.import_data(dataset, dry_run=False, raise_errors=True)
     if result.has_errors() or result.has_validation_errors():
         raise SystemExit("django-import-export reported errors")
 
 
 def run_hand(path: Path, fmt: str, update: bool) -> None:
+    """Import with a plain reader loop and ``bulk_create``, as a person would."""
     from django.utils.dateparse import parse_datetime
     from django.utils.timezone import make_aware
     from shop.models import Product, Subcategory
 
     subcategories = dict(Subcategory.objects.values_list("source_id", "pk"))
     if fmt == "csv":
-        handle = open(path, newline="", encoding="utf-8")
+        # The process ends right after the loop, which closes the file.
+        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115
         lines = csv.reader(handle)
         next(lines)
     else:
@@ -320,9 +326,8 @@ def worker(args) -> None:
 
     if args.phase == "first":
         prepare_database()
-    path = (
-        data_dir / f"products-{'200' if args.phase == 'first' else '300'}.{args.format}"
-    )
+    price = "200" if args.phase == "first" else "300"
+    path = data_dir / f"products-{price}-{args.limit or args.rows}.{args.format}"
     connection.ensure_connection()
     # Modules are imported before the clock starts: a worker process has
     # them loaded already, and each contender's import time differs.
@@ -337,7 +342,7 @@ def worker(args) -> None:
     if args.contender == "step":
         run_step(path, args.format)
     elif args.contender.startswith("iex"):
-        run_iex(path, args.format, args.contender == "iex-bulk", args.limit)
+        run_iex(path, args.format, bulk=args.contender == "iex-bulk")
     else:
         run_hand(path, args.format, update=args.phase == "update")
     seconds = time.perf_counter() - start
@@ -395,6 +400,8 @@ def main() -> None:
         data_dir = Path(folder)
         for price in ("200", "300"):
             make_files(args.rows, data_dir, price)
+            if args.slow_rows:
+                make_files(args.slow_rows, data_dir, price)
         for database in databases:
             create_database(database)
             for fmt in formats:
@@ -438,7 +445,9 @@ def report(database: str, fmt: str, contenders: list, args, data_dir: Path):
         for contender in contenders:
             limit = args.slow_rows if contender.startswith("iex") else None
             for phase in ("first", "update"):
-                result = run_worker(database, fmt, contender, phase, limit, data_dir)
+                result = run_worker(
+                    database, fmt, contender, phase, limit, data_dir, args.rows
+                )
                 if result is None:
                     continue
                 expected = limit or args.rows
@@ -475,7 +484,7 @@ def report(database: str, fmt: str, contenders: list, args, data_dir: Path):
                 )
 
 
-def run_worker(database, fmt, contender, phase, limit, data_dir) -> dict | None:
+def run_worker(database, fmt, contender, phase, limit, data_dir, rows) -> dict | None:
     """Run one import in a fresh process; return its figures, or ``None``."""
     path = data_dir / "bench.sqlite3"
     if database == "sqlite" and phase == "first" and path.exists():
@@ -483,7 +492,7 @@ def run_worker(database, fmt, contender, phase, limit, data_dir) -> dict | None:
     command = [
         sys.executable, __file__, "--worker", "--phase", phase, "--database",
         database, "--format", fmt, "--contender", contender, "--data-dir",
-        str(data_dir),
+        str(data_dir), "--rows", str(rows),
     ]  # fmt: skip
     if limit:
         command += ["--limit", str(limit)]

@@ -108,7 +108,7 @@ class ImportRowsConfig(forms.Form):
         data["action"] = data.get("action") or "create_or_update"
         data["transaction"] = data.get("transaction") or "batch"
         data["write"] = data.get("write") or "bulk"
-        data["batch_size"] = data.get("batch_size") or 500
+        data["batch_size"] = data.get("batch_size") or 1000
         data["read"] = data.get("read") or {}
         return data
 

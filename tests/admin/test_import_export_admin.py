@@ -126,7 +126,7 @@ def test_the_preview_saves_nothing_and_the_confirm_applies_the_import_once(
     assert re.search(r"<strong>1</strong>\s*to create", page)
     assert re.search(r"<strong>1</strong>\s*to update", page)
     assert re.search(r"<strong>1</strong>\s*rejected", page)
-    assert "Bicycles" in page and "modified_at" in page
+    assert "Bicycles" in page and "Modified in the erp" in page
     assert list(Category.objects.order_by("pk").values_list()) == before
 
     # When the import is confirmed

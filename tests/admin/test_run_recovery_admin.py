@@ -4,6 +4,7 @@ import os
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from playwright.sync_api import sync_playwright
 
 from flows.models import RunStatus, StepStatus
@@ -39,6 +40,9 @@ def admin_page(live_server, worker, chromium):
         yield page
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
+    # Queries made from Playwright's event loop opened their own database
+    # connection; left open, it keeps the test database from being dropped.
+    connections.close_all()
 
 
 def test_a_failed_run_is_resumed_from_its_admin_page(admin_page, tmp_path):
