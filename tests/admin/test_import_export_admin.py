@@ -9,20 +9,13 @@ import openpyxl
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from playwright.sync_api import sync_playwright
 
 from shop.models import Category
 from steps.context import StepContext
 from steps.import_rows import ImportRows
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-]
 CHANGELIST = "/admin/shop/category/"
 ERP_CATEGORIES = {
     "source": {"storage": "erp", "path": "ProductCategory.csv"},
@@ -198,31 +191,6 @@ def test_a_person_without_add_permission_gets_no_import(client, categories):
     # Then there is an Export button but no Import button, and import is refused
     assert "syncflow-export" in changelist and "syncflow-import" not in changelist
     assert refused.status_code == 403
-
-
-@pytest.fixture
-def admin_page(live_server, transactional_db, chromium):
-    """A Chromium page logged in to the admin as a superuser."""
-    # Playwright's sync API runs an event loop; Django refuses database
-    # calls from a thread with one unless told this is fine.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    User.objects.create_superuser("admin", "admin@example.com", "secret")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{live_server.url}/admin/login/")
-        page.fill("#id_username", "admin")
-        page.fill("#id_password", "secret")
-        page.click("input[type=submit]")
-        page.wait_for_url("**/admin/")
-        page.live_server_url = live_server.url
-        yield page
-        browser.close()
-        # Inside Playwright's event loop the test's queries ran on a
-        # connection of their own; it is closed here, so the test database
-        # can be dropped at the end of the session.
-        connections.close_all()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
 
 
 def test_a_person_previews_and_confirms_an_import_in_the_browser(admin_page, tmp_path):
