@@ -40,7 +40,8 @@ def schedule_flow(flow: Flow, cron: str, *, params: dict | None = None, timezone
     if len(fields) != 5:
         raise FlowError(
             _(
-                "%(cron)r is not a crontab of five fields (minute hour day month weekday)."
+                "%(cron)r is not a crontab of five fields "
+                "(minute hour day month weekday)."
             )
             % {"cron": cron}
         )
