@@ -157,24 +157,33 @@ class FlowAdmin(admin.ModelAdmin):
             )
 
 
-def progress_text(step_run) -> str:
-    """Return a step run's progress as ``done / total rows`` or ``done rows``."""
-    if step_run.rows_total:
-        return f"{step_run.rows_done} / {step_run.rows_total}"
-    return f"{step_run.rows_done}" if step_run.rows_done else "-"
+class StepRunColumns:
+    """Columns a step run shows in its inline row and on its own page."""
+
+    @admin.display(description=_("rejected"))
+    def rejected_rows(self, step_run):
+        if not step_run.failed:
+            return "-"
+        url = reverse("admin:flows_rowerror_changelist")
+        return format_html(
+            '<a href="{}?step_run__id__exact={}">{}</a>',
+            url,
+            step_run.pk,
+            step_run.failed,
+        )
+
+    @admin.display(description=_("rows"))
+    def progress(self, step_run):
+        if step_run.rows_total:
+            return f"{step_run.rows_done} / {step_run.rows_total}"
+        return f"{step_run.rows_done}" if step_run.rows_done else "-"
+
+    @admin.display(description=_("time"))
+    def took(self, step_run):
+        return format_duration(step_run.duration)
 
 
-def rejected_rows_link(step_run):
-    """Link to the rows a step run rejected, or ``-``."""
-    if not step_run.failed:
-        return "-"
-    url = reverse("admin:flows_rowerror_changelist")
-    return format_html(
-        '<a href="{}?step_run__id__exact={}">{}</a>', url, step_run.pk, step_run.failed
-    )
-
-
-class StepRunInline(admin.TabularInline):
+class StepRunInline(StepRunColumns, admin.TabularInline):
     model = StepRun
     extra = 0
     can_delete = False
@@ -196,18 +205,6 @@ class StepRunInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
-
-    @admin.display(description=_("rejected"))
-    def rejected_rows(self, step_run):
-        return rejected_rows_link(step_run)
-
-    @admin.display(description=_("rows"))
-    def progress(self, step_run):
-        return progress_text(step_run)
-
-    @admin.display(description=_("time"))
-    def took(self, step_run):
-        return format_duration(step_run.duration)
 
 
 class StepAttemptInline(admin.TabularInline):
@@ -250,7 +247,7 @@ class StepChunkInline(admin.TabularInline):
 
 
 @admin.register(StepRun)
-class StepRunAdmin(admin.ModelAdmin):
+class StepRunAdmin(StepRunColumns, admin.ModelAdmin):
     """A step run in full: output, state, attempts, chunks and traceback."""
 
     list_display = ["__str__", "kind", "status", "attempts", "took"]
@@ -282,18 +279,6 @@ class StepRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    @admin.display(description=_("rejected"))
-    def rejected_rows(self, step_run):
-        return rejected_rows_link(step_run)
-
-    @admin.display(description=_("rows"))
-    def progress(self, step_run):
-        return progress_text(step_run)
-
-    @admin.display(description=_("time"))
-    def took(self, step_run):
-        return format_duration(step_run.duration)
 
     @admin.display(description=_("output"))
     def output_json(self, step_run):
