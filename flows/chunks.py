@@ -77,7 +77,8 @@ def execute_chunk(
     run_id: int, key: str, generation: int, attempt: int, index: int
 ) -> str:
     """Apply one chunk, once; return ``done``, ``failed``, ``stale`` or ``busy``."""
-    from .execution import Heartbeat, Recorder, build_context, run_graph
+    from .execution import ROW_EVENTS, Heartbeat, Recorder, build_context
+    from .execution import load_handlers, run_graph
 
     with transaction.atomic():
         run = FlowRun.objects.select_for_update().get(pk=run_id)
@@ -100,7 +101,8 @@ def execute_chunk(
     graph = run_graph(run)
     spec = graph.nodes[key]["spec"]
     recorder = Recorder(step_run, timeout=spec.get("timeout"), chunk=chunk)
-    ctx = build_context(run, step_run, graph, recorder, {})
+    handlers = load_handlers(spec, events=ROW_EVENTS)
+    ctx = build_context(run, step_run, graph, recorder, handlers)
     ctx.state = dict(chunk.state)
     try:
         with Heartbeat(step_run.pk), transaction.atomic():
@@ -244,21 +246,39 @@ def _merge(run, step_run, spec, chunks, fields):
     from .execution import Decision, Outcome, check_context, end_attempt, finish_step
     from .execution import still_mine
 
-    kind = get_kind(spec.kind)(spec.config)
-    output = kind.merge(None, [c.output for c in chunks])
-    state = {str(c.index): c.state for c in chunks if c.state}
-    error = ""
-    try:
-        check_context(step_run.key, output, state, {})
-    except StepError as exc:
-        error = str(exc)
     with transaction.atomic():
+        # Merging may write files (an import's failed rows), so it is done
+        # once, by whoever holds the run's lock while the step is running.
         FlowRun.objects.select_for_update().get(pk=run.pk)
         if not still_mine(step_run, step_run.attempts):
             return Decision(Outcome.ALREADY_DONE)
-        if error:
+        state = {str(c.index): c.state for c in chunks if c.state}
+        try:
+            kind = get_kind(spec.kind)(spec.config)
+            output = kind.merge(None, [c.output for c in chunks])
+            check_context(step_run.key, output, state, {})
+        except Exception as exc:
+            error = (
+                str(exc)
+                if isinstance(exc, StepError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            logger.warning(
+                "Run %s: step %r failed merging its chunks: %s",
+                run.pk,
+                step_run.key,
+                error,
+            )
             end_attempt(step_run, StepStatus.FAILED, error)
-            finish_step(run, step_run, StepStatus.FAILED, timezone.now(), error=error)
+            finish_step(
+                run,
+                step_run,
+                StepStatus.FAILED,
+                timezone.now(),
+                error=error,
+                traceback=traceback.format_exc()[-5000:],
+                **fields,
+            )
             return Decision(Outcome.RAN)
         end_attempt(step_run, StepStatus.SUCCEEDED)
         finish_step(

@@ -281,10 +281,7 @@ def _attempt(run_id: int, key: str) -> Decision:
     run = step_run.run
     graph = run_graph(run)
     spec = graph.nodes[key]["spec"]
-    handlers = {
-        event: [import_string(path) for path in paths]
-        for event, paths in spec.get("handlers").items()
-    }
+    handlers = load_handlers(spec)
     recorder = Recorder(step_run, timeout=spec.get("timeout"))
     attempt = step_run.attempts
     ctx = build_context(run, step_run, graph, recorder, handlers)
@@ -338,6 +335,18 @@ def _attempt(run_id: int, key: str) -> Decision:
     return Decision(Outcome.RAN)
 
 
+ROW_EVENTS = ("before_row", "after_row", "on_row_error")
+
+
+def load_handlers(spec, events=None) -> dict[str, list]:
+    """Import the step's handlers, by event; only ``events`` if given."""
+    return {
+        event: [import_string(path) for path in paths]
+        for event, paths in spec.get("handlers").items()
+        if events is None or event in events
+    }
+
+
 def build_context(run, step_run, graph, recorder, handlers) -> StepContext:
     """Return the action context of a step run, wired to ``recorder``."""
     return StepContext(
@@ -349,10 +358,7 @@ def build_context(run, step_run, graph, recorder, handlers) -> StepContext:
         state=dict(step_run.state),
         on_rejected=recorder.reject,
         on_progress=recorder.progress,
-        row_handlers={
-            event: handlers.get(event, [])
-            for event in ("before_row", "after_row", "on_row_error")
-        },
+        row_handlers={event: handlers.get(event, []) for event in ROW_EVENTS},
     )
 
 

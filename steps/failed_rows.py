@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.core.files import File
 from django.core.files.storage import storages
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -81,6 +82,25 @@ class FailedRows:
     def add(self, number: int, values: dict, message: str) -> None:
         """Keep row ``number``'s original ``values`` and why it was refused."""
         self.rows.append((number, values, message))
+
+    def as_json(self) -> list:
+        """Return the rows kept as JSON: ``[number, values, message]`` each.
+
+        Dates, times and decimals become their text, which the same step
+        reads back.
+        """
+        return json.loads(json.dumps(self.rows, cls=DjangoJSONEncoder))
+
+    def extend_json(self, rows: list) -> None:
+        """Keep rows given as :meth:`as_json` returns them."""
+        for number, values, message in rows:
+            if self.read.get("header") is False:
+                # JSON turned the column numbers of a headerless file into text.
+                values = {
+                    int(key) if key.isdigit() else key: value
+                    for key, value in values.items()
+                }
+            self.add(number, values, message)
 
     def save(self) -> dict | None:
         """Write the rows kept; return the file's storage, path and rows.

@@ -66,6 +66,14 @@ class ImportRowsConfig(forms.Form):
         required=False, help_text=_("Fields an update may change; empty means all.")
     )
     batch_size = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    chunk_size = forms.IntegerField(
+        required=False,
+        min_value=1,
+        help_text=_(
+            "Split the rows into chunks of this many, run as parallel tasks "
+            "and checkpointed one by one; empty runs the step whole."
+        ),
+    )
     transaction = forms.ChoiceField(choices=TRANSACTIONS, required=False)
     write = forms.ChoiceField(choices=WRITES, required=False)
     dry_run = forms.BooleanField(
@@ -107,6 +115,14 @@ class ImportRowsConfig(forms.Form):
                 ) from None
         data["action"] = data.get("action") or "create_or_update"
         data["transaction"] = data.get("transaction") or "batch"
+        if data.get("chunk_size") and data["transaction"] == "step":
+            raise forms.ValidationError(
+                _(
+                    "'chunk_size' cannot be used with transaction \"step\": "
+                    "chunks commit one by one, so the step cannot be all or "
+                    "nothing."
+                )
+            )
         data["write"] = data.get("write") or "bulk"
         data["batch_size"] = data.get("batch_size") or 1000
         data["read"] = data.get("read") or {}

@@ -1,8 +1,8 @@
 """The ``import_rows`` step kind: rows from a file, a URL or a dataset."""
 
 import logging
-from contextlib import nullcontext
-from itertools import islice
+from contextlib import contextmanager, nullcontext
+from itertools import dropwhile, islice, takewhile
 from typing import Any
 
 from django import forms
@@ -71,44 +71,140 @@ class ImportRows(StepKind):
     config_form = ImportRowsConfig
 
     def run(self, ctx: StepContext) -> dict[str, Any]:
+        self._begin(ctx)
+        self.whole = self.dry_run or self.config["transaction"] == "step"
+        with self._open() as opened:
+            self._collect_failed(opened)
+            with transaction.atomic() if self.whole else nullcontext():
+                self._import(opened, opened.rows)
+                if self.dry_run:
+                    transaction.set_rollback(True)
+            output = self._output(opened.name)
+        if self.failed is not None:
+            output["failed_rows"] = None if self.dry_run else self.failed.save()
+        return output
+
+    def chunks(self, ctx: StepContext) -> list[dict[str, Any]] | None:
+        """Split the source's rows into runs of ``chunk_size`` rows.
+
+        The source is read once to count its rows; each chunk is the row
+        numbers of its first and last row, so that it reads the same rows
+        however often it runs. A dry run, a step without ``chunk_size`` and
+        a source without rows run whole.
+        """
+        size = self.config["chunk_size"]
+        if not size or self.config["dry_run"] or _is_true(ctx.params.get("dry_run")):
+            return None
+        self._begin(ctx)
+        specs: list[dict[str, Any]] = []
+        with self._open() as opened:
+            try:
+                for position, row in enumerate(opened.rows):
+                    if position % size == 0:
+                        specs.append({"first": row.number, "rows": 0})
+                    specs[-1]["last"] = row.number
+                    specs[-1]["rows"] += 1
+            except FormatError as exc:
+                raise SourceError(str(exc)) from exc
+        logger.info(
+            "Run %s: step %r reads %d rows of %s in %d chunks",
+            ctx.run_id,
+            ctx.step_key,
+            sum(spec["rows"] for spec in specs),
+            opened.name,
+            len(specs),
+        )
+        return specs or None
+
+    def run_chunk(self, ctx: StepContext, chunk: dict[str, Any]) -> dict[str, Any]:
+        """Import the rows numbered ``chunk["first"]`` to ``chunk["last"]``.
+
+        Runs inside the chunk's transaction, so its rows commit with its
+        checkpoint or not at all. The rows it rejects go into its output
+        for :meth:`merge` to write to the failed-rows file.
+        """
+        self._begin(ctx)
+        self.whole = True  # the chunk's transaction keeps all of it or nothing
+        first, last = chunk["first"], chunk["last"]
+        with self._open() as opened:
+            self._collect_failed(opened)
+            rows = dropwhile(lambda row: row.number < first, opened.rows)
+            self._import(opened, takewhile(lambda row: row.number <= last, rows))
+            output = self._output(opened.name)
+        if self.failed is not None:
+            output["failed_rows"] = None
+            output["source_format"] = opened.format
+            output["failed_row_values"] = self.failed.as_json()
+        return output
+
+    def merge(self, ctx, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Add up the chunks' counts and write one failed-rows file for all.
+
+        Raises:
+            StepError: If more rows were rejected than ``max_rejected``
+                allows (the chunks' rows stay imported).
+        """
+        output = super().merge(ctx, [_without_failed(o) for o in outputs])
+        limit = self.config["max_rejected"]
+        if limit is not None and output.get("failed", 0) > limit:
+            raise StepError(
+                _("%(count)d rows were rejected, more than the %(limit)d allowed.")
+                % {"count": output["failed"], "limit": limit}
+            )
+        if self.config["failed_rows"]:
+            failed = FailedRows(
+                self.config["failed_rows"],
+                outputs[0].get("source_format"),
+                self.config["read"],
+            )
+            for part in outputs:
+                failed.extend_json(part.get("failed_row_values") or [])
+            output["failed_rows"] = failed.save()
+        return output
+
+    def _begin(self, ctx: StepContext) -> None:
         config = self.config
         self.ctx = ctx
         self.model = config["model"]
         self.row_info = RowInfo(ctx)
         self.rows_done = 0
         self.writer = None
+        self.failed = None
+        self.whole = False
         self.raw: dict = {}
         self.dry_run = config["dry_run"] or _is_true(ctx.params.get("dry_run"))
-        whole = self.dry_run or config["transaction"] == "step"
+
+    @contextmanager
+    def _open(self):
+        config = self.config
         logger.info(
             "Run %s: step %r imports %s into %s%s",
-            ctx.run_id,
-            ctx.step_key,
+            self.ctx.run_id,
+            self.ctx.step_key,
             source_name(config["source"]),
             self.model._meta.label,
             " (dry run)" if self.dry_run else "",
         )
-
         with open_rows(
             config["source"],
             format=config["format"] or None,
             read=config["read"],
-            params=ctx.params,
+            params=self.ctx.params,
         ) as opened:
-            self.failed = None
-            if config["failed_rows"]:
-                self.failed = FailedRows(
-                    config["failed_rows"], opened.format, config["read"]
-                )
-            with transaction.atomic() if whole else nullcontext():
-                try:
-                    while batch := list(islice(opened.rows, config["batch_size"])):
-                        self._import_batch(batch, opened.columns())
-                except FormatError as exc:
-                    raise SourceError(self._format_failure(exc)) from exc
-                if self.dry_run:
-                    transaction.set_rollback(True)
-        return self._output(opened.name)
+            yield opened
+
+    def _collect_failed(self, opened) -> None:
+        if self.config["failed_rows"]:
+            self.failed = FailedRows(
+                self.config["failed_rows"], opened.format, self.config["read"]
+            )
+
+    def _import(self, opened, rows) -> None:
+        try:
+            while batch := list(islice(rows, self.config["batch_size"])):
+                self._import_batch(batch, opened.columns())
+        except FormatError as exc:
+            raise SourceError(self._format_failure(exc)) from exc
 
     def _output(self, name: str) -> dict[str, Any]:
         output = {
@@ -119,8 +215,6 @@ class ImportRows(StepKind):
         output.update(self.ctx.count_dict())
         if self.dry_run:
             output["dry_run"] = True
-        if self.failed is not None:
-            output["failed_rows"] = None if self.dry_run else self.failed.save()
         logger.info(
             "Run %s: step %r imported %d rows of %s: %s",
             self.ctx.run_id,
@@ -132,7 +226,7 @@ class ImportRows(StepKind):
         return output
 
     def _format_failure(self, exc: FormatError) -> str:
-        if self.config["transaction"] == "step" or self.dry_run or not self.rows_done:
+        if self.whole or not self.rows_done:
             return str(exc)
         return _("%(error)s %(done)d rows before it were saved.") % {
             "error": exc,
@@ -288,6 +382,15 @@ def _check_key(rule, value: Any) -> Any:
             code="missing_key",
         )
     return value
+
+
+def _without_failed(output: dict) -> dict:
+    """Return a chunk's output without the rejected rows it carries."""
+    return {
+        key: value
+        for key, value in output.items()
+        if key not in ("failed_row_values", "source_format")
+    }
 
 
 def _keys_of(batch: list) -> list:

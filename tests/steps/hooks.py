@@ -1,5 +1,7 @@
 """Row hooks that the import tests name in their configs by dotted path."""
 
+import time
+
 from steps.errors import RowRejected
 
 
@@ -56,3 +58,9 @@ def record_after(ctx, number, values, outcome):
 def record_error(ctx, rejected):
     """Record each rejected row's number and code."""
     Recorder.events.append(("error", rejected.row, rejected.code))
+
+
+def slow(values, info):
+    """Take a few milliseconds over each row, so a test can act mid-step."""
+    time.sleep(0.004)
+    return values

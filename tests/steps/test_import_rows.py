@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from shop.models import Category, Product, Subcategory
 
+from steps.context import StepContext
 from steps.errors import ConfigError, SourceError, StepError
 from steps.import_rows import ImportRows
 from tests.testapp.models import Tag
@@ -470,6 +471,12 @@ CONFIG_ERRORS = {
         "failed_rows",
         "'nowhere' is not a storage alias",
     ),
+    "chunks in an all-or-nothing step": (
+        {"chunk_size": 100, "transaction": "step"},
+        None,
+        "'chunk_size' cannot be used with transaction \"step\"",
+    ),
+    "a chunk size of zero": ({"chunk_size": 0}, "chunk_size", "'chunk_size'"),
     "a row hook that cannot be imported": (
         {"row_hook": "tests.steps.hooks.nope"},
         None,
@@ -678,3 +685,99 @@ def test_a_step_transaction_keeps_nothing_when_max_rejected_stops_it(put_file, d
 
     # Then the good row was rolled back with the rest
     assert Tag.objects.count() == 0
+
+
+def test_chunks_name_the_first_and_last_row_of_each_run_of_rows(put_file, db):
+    # Given five tags under a header, the third line blank
+    source = put_file(
+        "tags.csv", tags_csv("A,Apple,1", "B,Banana,2", "", "C,Cherry,3", "D,Date,4")
+    )
+
+    # When the step is asked for chunks of two rows
+    chunks = ImportRows(tag_import(source, chunk_size=2)).chunks(StepContext())
+
+    # Then each chunk names its rows by their line in the file, blank line
+    # left out, and the last chunk holds what is left
+    assert chunks == [
+        {"first": 2, "last": 3, "rows": 2},
+        {"first": 5, "last": 6, "rows": 2},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("config", "params"),
+    [
+        ({}, {}),
+        ({"chunk_size": 2, "dry_run": True}, {}),
+        ({"chunk_size": 2}, {"dry_run": "yes"}),
+    ],
+    ids=["no chunk size", "dry run in the config", "dry run asked by the run"],
+)
+def test_a_step_runs_whole_without_chunk_size_or_in_a_dry_run(
+    config, params, put_file, db
+):
+    source = put_file("tags.csv", tags_csv("A,Apple,1", "B,Banana,2", "C,Cherry,3"))
+
+    step = ImportRows(tag_import(source, **config))
+
+    assert step.chunks(StepContext(params=params)) is None
+
+
+def test_a_file_that_breaks_is_refused_before_any_chunk_runs(categories):
+    # Given the subcategories file whose line 5 cannot be decoded
+    config = broken_subcategories(chunk_size=2)
+
+    # When the step is asked for its chunks
+    with pytest.raises(SourceError) as caught:
+        ImportRows(config).chunks(StepContext())
+
+    # Then it fails naming the line, and nothing was imported
+    assert "row 5" in str(caught.value)
+    assert Subcategory.objects.count() == 0
+
+
+def test_a_chunk_imports_only_its_rows_and_carries_its_rejected_rows(
+    put_file, scratch, db
+):
+    # Given four tags, one with a weight that is not a number
+    source = put_file(
+        "tags.csv", tags_csv("A,Apple,1", "B,Banana,x", "C,Cherry,3", "D,Date,4")
+    )
+    failed = {"storage": "scratch", "path": "chunk-failed/tags.csv"}
+    config = tag_import(source, chunk_size=2, failed_rows=failed)
+
+    # When the chunks are run one by one, each by its own step, and merged
+    specs = ImportRows(config).chunks(StepContext())
+    first = ImportRows(config).run_chunk(StepContext(), specs[0])
+    assert tags() == {"A": ("Apple", 1)}
+    second = ImportRows(config).run_chunk(StepContext(), specs[1])
+    output = ImportRows(config).merge(None, [first, second])
+
+    # Then each chunk imported its own rows, and the merged output adds up
+    # their counts and points at one failed-rows file holding the bad row
+    assert tags() == {"A": ("Apple", 1), "C": ("Cherry", 3), "D": ("Date", 4)}
+    assert {k: output[k] for k in ("rows", "created", "failed")} == {
+        "rows": 4,
+        "created": 3,
+        "failed": 1,
+    }
+    assert "failed_row_values" not in output
+    with scratch.open(output["failed_rows"]["path"], "rb") as handle:
+        text = handle.read().decode()
+    assert text.splitlines()[1].startswith("B,Banana,x,")
+
+
+def test_merging_chunks_with_more_rejected_rows_than_allowed_fails(put_file, db):
+    source = put_file(
+        "tags.csv", tags_csv("A,Apple,x", "B,Banana,y", "C,Cherry,3", "D,Date,z")
+    )
+    config = tag_import(source, chunk_size=2, max_rejected=2)
+    outputs = [
+        ImportRows(config).run_chunk(StepContext(), spec)
+        for spec in ImportRows(config).chunks(StepContext())
+    ]
+
+    with pytest.raises(StepError) as caught:
+        ImportRows(config).merge(None, outputs)
+
+    assert str(caught.value) == "3 rows were rejected, more than the 2 allowed."

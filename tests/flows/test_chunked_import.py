@@ -1,0 +1,158 @@
+"""The import step in chunks: every row once, whatever happens to workers."""
+
+import hashlib
+import time
+
+import pytest
+from django.core.files.base import ContentFile
+
+from flows.models import RowError, RunStatus, StepStatus
+from flows.scheduler import start_run
+from formats import open_reader
+from tests.conftest import wait_for_run
+from tests.flows.helpers import flow, step_runs
+from tests.testapp.models import Event, Tag
+
+pytestmark = pytest.mark.worker
+
+
+def import_step(key, /, **config):
+    """Return an ``import_rows`` step; its config has a ``key`` of its own."""
+    return {"key": key, "kind": "import_rows", "depends_on": [], "config": config}
+
+
+def put(scratch, name, text):
+    if scratch.exists(name):
+        scratch.delete(name)
+    scratch.save(name, ContentFile(text.encode()))
+    return {"storage": "scratch", "path": name}
+
+
+def event_lines(count):
+    """Return CSV lines of ``count`` events with varied details."""
+    return [
+        f"row-{n:05d},chunked,{hashlib.sha1(str(n).encode()).hexdigest()[:12]}"
+        for n in range(1, count + 1)
+    ]
+
+
+def checksum(lines):
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+
+
+def imported_events():
+    rows = Event.objects.filter(step="chunked").values_list("name", "step", "detail")
+    return [",".join(row) for row in rows]
+
+
+def test_a_chunked_import_reads_each_row_once_and_keeps_its_errors(worker, scratch):
+    # Given 250 tags, two with a weight that is not a number
+    lines = ["code,label,weight"]
+    lines += [
+        f"T{n:03d},Tag {n},{'heavy' if n in (42, 201) else n}" for n in range(1, 251)
+    ]
+    source = put(scratch, "chunked/tags.csv", "\n".join(lines) + "\n")
+    tags = flow(
+        "chunked-tags",
+        import_step(
+            "tags",
+            source=source,
+            model="testapp.Tag",
+            key=["code"],
+            fields={"code": "code", "label": "label", "weight": "weight"},
+            chunk_size=100,
+            failed_rows={"storage": "scratch", "path": "chunked/failed-tags.csv"},
+        ),
+    )
+
+    run = wait_for_run(start_run(tags))
+
+    # Then three chunks of rows 2-101, 102-201 and 202-251 were imported
+    tags_run = step_runs(run)["tags"]
+    assert run.status == RunStatus.SUCCEEDED
+    spans = [(c.spec["first"], c.spec["last"]) for c in tags_run.chunks.all()]
+    assert spans == [(2, 101), (102, 201), (202, 251)]
+    assert Tag.objects.count() == 248
+    assert (tags_run.created, tags_run.failed, tags_run.rows_done) == (248, 2, 250)
+    assert tags_run.output["rows"] == 250
+    # And the two refused rows are reported at their lines, and only they
+    # are in the one failed-rows file
+    errors = RowError.objects.filter(step_run=tags_run).order_by("row_number")
+    assert [(e.row_number, e.column, e.value) for e in errors] == [
+        (43, "weight", "heavy"),
+        (202, "weight", "heavy"),
+    ]
+    failed = tags_run.output["failed_rows"]
+    assert failed["rows"] == 2
+    with scratch.open(failed["path"], "rb") as handle:
+        rows = [row.values for row in open_reader(handle, name=failed["path"])]
+    assert [(r["code"], r["weight"]) for r in rows] == [
+        ("T042", "heavy"),
+        ("T201", "heavy"),
+    ]
+    assert all("weight" in r["error"] for r in rows)
+
+    # When the same file is imported again
+    again = wait_for_run(start_run(tags))
+
+    # Then nothing is written: every accepted row is unchanged
+    tags_again = step_runs(again)["tags"]
+    assert (tags_again.created, tags_again.updated) == (0, 0)
+    assert tags_again.unchanged == 248
+
+
+def test_a_worker_killed_mid_chunked_import_leaves_every_row_exactly_once(
+    worker, scratch
+):
+    # Given a file of 2,400 events imported in chunks of 200, slowly
+    lines = event_lines(2400)
+    source = put(scratch, "chunked/events.csv", "\n".join(lines) + "\n")
+    events = flow(
+        "chunked-events",
+        import_step(
+            "events",
+            source=source,
+            read={"header": False},
+            model="testapp.Event",
+            key=["name"],
+            action="create_only",
+            fields={"name": 1, "step": 2, "detail": 3},
+            chunk_size=200,
+            row_hook="tests.steps.hooks.slow",
+        ),
+    )
+    run = start_run(events)
+
+    # When the worker and its pool are killed once some chunks are done and
+    # others are being applied
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, "no chunk finished in time"
+        step_run = run.step_runs.get(key="events")
+        assert step_run.status != StepStatus.FAILED, step_run.error
+        statuses = list(step_run.chunks.values_list("status", flat=True))
+        if StepStatus.SUCCEEDED in statuses and StepStatus.RUNNING in statuses:
+            break
+        time.sleep(0.05)
+    worker.kill()
+    done_before = set(
+        step_run.chunks.filter(status=StepStatus.SUCCEEDED).values_list(
+            "index", flat=True
+        )
+    )
+    assert len(done_before) < 12
+    worker.start()
+
+    # Then the new worker completes the run, and the table holds exactly the
+    # file's rows, none twice
+    run = wait_for_run(run, timeout=120)
+    step_run = step_runs(run)["events"]
+    assert run.status == RunStatus.SUCCEEDED, step_run.error
+    assert Event.objects.filter(step="chunked").count() == 2400
+    assert checksum(imported_events()) == checksum(lines)
+    assert (step_run.created, step_run.unchanged, step_run.failed) == (2400, 0, 0)
+    # And the chunks that had finished before the kill were not applied again
+    chunks = list(step_run.chunks.all())
+    assert all(c.status == StepStatus.SUCCEEDED for c in chunks)
+    assert all(c.attempts == 1 for c in chunks if c.index in done_before)
+    assert any(c.attempts > 1 for c in chunks) or step_run.attempts > 1
