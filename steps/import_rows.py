@@ -22,6 +22,8 @@ from .mapping import (
     auto_mapping,
     make_cleaner,
     make_extractor,
+    missing_columns,
+    missing_parameters,
     parse_mapping,
 )
 from .row_writer import PendingRow, RowWriter
@@ -104,6 +106,7 @@ class ImportRows(StepKind):
                         specs.append({"first": row.number, "rows": 0})
                     specs[-1]["last"] = row.number
                     specs[-1]["rows"] += 1
+                self._check_header(opened)
             except FormatError as exc:
                 raise SourceError(str(exc)) from exc
         logger.info(
@@ -201,10 +204,43 @@ class ImportRows(StepKind):
 
     def _import(self, opened, rows) -> None:
         try:
-            while batch := list(islice(rows, self.config["batch_size"])):
+            batch = list(islice(rows, self.config["batch_size"]))
+            self._check_header(opened)  # the header is read with the first row
+            while batch:
                 self._import_batch(batch, opened.columns())
+                batch = list(islice(rows, self.config["batch_size"]))
         except FormatError as exc:
             raise SourceError(self._format_failure(exc)) from exc
+
+    def _check_header(self, opened) -> None:
+        """Fail before any row is written if the header lacks a mapped column.
+
+        Only a file read with a header row is checked: a file without one,
+        JSON and datasets name their columns row by row.
+        """
+        if not getattr(opened.reader, "header", False):
+            return
+        columns = opened.columns()
+        if not columns:
+            raise SourceError(
+                _("%(name)s: the file is empty; a header row was expected.")
+                % {"name": opened.name}
+            )
+        missing = missing_columns(self.config["rules"], ColumnIndex(columns))
+        if missing:
+            column, field = missing[0]
+            raise SourceError(
+                _(
+                    "%(name)s: the header has no column %(column)r, which field "
+                    "%(field)r is mapped to; the columns are: %(columns)s."
+                )
+                % {
+                    "name": opened.name,
+                    "column": column,
+                    "field": field,
+                    "columns": ", ".join(str(c) for c in columns),
+                }
+            )
 
     def _output(self, name: str) -> dict[str, Any]:
         output = {
@@ -244,6 +280,15 @@ class ImportRows(StepKind):
                 check_mapped({**config, "rules": rules})
             except forms.ValidationError as exc:
                 raise ConfigError(" ".join(exc.messages)) from None
+        for field, name in missing_parameters(rules, self.ctx.params):
+            raise ConfigError(
+                _(
+                    "field %(field)r: the template names the run parameter "
+                    "%(name)r, which this run does not have."
+                )
+                % {"field": field, "name": name},
+                field="fields",
+            )
         self.rules = rules
         self.key_rules = [r for name in config["key"] for r in rules if r.name == name]
         self.resolvers = {r.name: ForeignKeyResolver(r) for r in rules if r.is_relation}

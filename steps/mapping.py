@@ -215,7 +215,7 @@ def _parse_rule(model, name: str, spec: Any) -> FieldRule:
         separator=spec.get("separator", "|"),
         converters=_parse_converters(spec.get("convert", []), invalid),
         null_values=frozenset(str(v) for v in spec.get("null_values", ())),
-        template=string.Template(spec["template"]) if "template" in spec else None,
+        template=_parse_template(spec.get("template"), invalid),
         strip=bool(spec.get("strip", True)),
         default=spec.get("default", MISSING),
     )
@@ -311,6 +311,25 @@ class ColumnIndex:
         return self.by_name.get(column.strip().casefold(), MISSING)
 
 
+def missing_columns(rules, index: ColumnIndex) -> list[tuple[int | str, str]]:
+    """Return ``(column, field)`` for each column of ``rules`` not in ``index``.
+
+    A dotted name counts as found when its first part is a column, since
+    it may be a path into nested values.
+    """
+    missing = []
+    for rule in rules:
+        columns = rule.column if isinstance(rule.column, tuple) else (rule.column,)
+        for column in columns:
+            if column is None or index.key_for(column) is not MISSING:
+                continue
+            if isinstance(column, str) and "." in column:
+                if index.key_for(column.split(".")[0]) is not MISSING:
+                    continue
+            missing.append((column, rule.name))
+    return missing
+
+
 def _lookup(values: dict, index: ColumnIndex, column: int | str) -> Any:
     """Return the value of ``column`` in ``values``, or ``MISSING``.
 
@@ -398,6 +417,34 @@ def make_extractor(rule: FieldRule, index: ColumnIndex, params: dict):
     return read
 
 
+def _parse_template(text: Any, invalid) -> string.Template | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise invalid(_("'template' must be a string."))
+    template = string.Template(text)
+    if not template.is_valid():
+        raise invalid(
+            _(
+                "'template' %(template)r has a '$' that starts no name; "
+                "write '$$' for a dollar sign."
+            )
+            % {"template": text}
+        )
+    return template
+
+
+def missing_parameters(rules, params: dict) -> list[tuple[str, str]]:
+    """Return ``(field, parameter)`` for each template name ``params`` lacks."""
+    missing = []
+    for rule in rules:
+        if rule.template is not None:
+            for name in rule.template.get_identifiers():
+                if name != "value" and name not in params:
+                    missing.append((rule.name, name))
+    return missing
+
+
 def _one(rule, values, index, params, column, *, convert: bool = True) -> Any:
     raw = _lookup(values, index, column)
     if raw is MISSING:
@@ -416,7 +463,7 @@ def _one(rule, values, index, params, column, *, convert: bool = True) -> Any:
     if raw is None:
         return None if rule.default is MISSING else rule.default
     if rule.template is not None:
-        raw = rule.template.safe_substitute(params, value=raw)
+        raw = rule.template.substitute(params, value=raw)
     return _converted(rule, raw) if convert else raw
 
 

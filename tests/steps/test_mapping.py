@@ -3,7 +3,7 @@
 import pytest
 
 from steps.context import StepContext
-from steps.errors import ConfigError
+from steps.errors import ConfigError, SourceError
 from steps.import_rows import ImportRows
 from shop.models import Category, Subcategory
 from tests.testapp.models import Tag
@@ -65,19 +65,55 @@ def test_a_position_also_finds_a_column_of_a_file_with_a_header(put_file, db):
     assert tags() == {"A": ("Apple", 1)}
 
 
-def test_a_row_without_a_mapped_column_is_rejected(put_file, db):
+def test_a_header_without_a_mapped_column_fails_the_step_before_any_row(put_file, db):
     # Given a file without the column "weight"
     source = put_file("tags.csv", "code,label\nA,Apple\n")
 
     # When it is imported with "weight" mapped
-    ctx = import_tags(source, {"code": "code", "label": "label", "weight": "weight"})
+    with pytest.raises(SourceError) as caught:
+        import_tags(source, {"code": "code", "label": "label", "weight": "weight"})
 
-    # Then its row is rejected for the missing column
+    # Then the step fails naming the file, the column and the field, and
+    # no row is imported
+    assert str(caught.value) == (
+        f"{source['path']}: the header has no column 'weight', which field "
+        "'weight' is mapped to; the columns are: code, label."
+    )
     assert Tag.objects.count() == 0
+
+
+def test_a_file_with_only_a_header_imports_nothing_and_succeeds(put_file, db):
+    source = put_file("tags.csv", "code,label\n")
+
+    ctx = import_tags(source, {"code": "code", "label": "label"})
+
+    assert ctx.count_dict() == {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
+
+
+def test_an_empty_file_read_with_a_header_fails_the_step(put_file, db):
+    source = put_file("tags.csv", "")
+
+    with pytest.raises(SourceError) as caught:
+        import_tags(source, {"code": "code", "label": "label"})
+
+    assert str(caught.value) == (
+        f"{source['path']}: the file is empty; a header row was expected."
+    )
+
+
+def test_a_json_object_without_a_mapped_key_is_rejected_on_its_own(put_file, db):
+    # Given JSON objects, the second without a label
+    source = put_file("tags.json", '[{"code": "A", "label": "Apple"}, {"code": "B"}]')
+
+    # When they are imported with "label" mapped
+    ctx = import_tags(source, {"code": "code", "label": "label"})
+
+    # Then only that object is rejected, for the missing key
+    assert list(Tag.objects.values_list("code", flat=True)) == ["A"]
     [rejected] = ctx.rejected
     assert (rejected.row, rejected.column, rejected.code) == (
         2,
-        "weight",
+        "label",
         "missing_column",
     )
 
@@ -104,18 +140,48 @@ def test_a_template_puts_the_value_and_run_parameters_together(put_file, db):
     source = put_file("tags.csv", "code,label\nA,Apple\nB,\n")
     fields = {
         "code": "code",
-        "label": {"column": "label", "template": "${shop}: $value ($missing)"},
+        "label": {"column": "label", "template": "${shop}: $value ($$1)"},
     }
 
     # When they are imported with that parameter
     ctx = import_tags(source, fields, params={"shop": "Bikes"})
 
-    # Then the template is filled and an unknown name is left as written;
-    # an empty cell stays empty, rather than becoming the bare template, so
-    # the required label refuses it
-    assert tags() == {"A": ("Bikes: Apple ($missing)", None)}
+    # Then the template is filled, "$$" giving a dollar sign; an empty cell
+    # stays empty, rather than becoming the bare template, so the required
+    # label refuses it
+    assert tags() == {"A": ("Bikes: Apple ($1)", None)}
     [rejected] = ctx.rejected
     assert (rejected.row, rejected.code) == (3, "blank")
+
+
+def test_a_template_naming_a_parameter_the_run_lacks_fails_the_step(put_file, db):
+    # Given labels to be prefixed by a run parameter
+    source = put_file("tags.csv", "code,label\nA,Apple\n")
+    fields = {
+        "code": "code",
+        "label": {"column": "label", "template": "${shop}: $value"},
+    }
+
+    # When they are imported by a run without that parameter
+    with pytest.raises(ConfigError) as caught:
+        import_tags(source, fields, params={"shpo": "Bikes"})
+
+    # Then the step fails naming the field and the parameter, and nothing
+    # is imported
+    assert str(caught.value) == (
+        "field 'label': the template names the run parameter 'shop', "
+        "which this run does not have."
+    )
+    assert tags() == {}
+
+
+def test_a_template_with_a_stray_dollar_sign_is_refused_in_the_config(db):
+    fields = {"code": "code", "label": {"column": "label", "template": "$ $value"}}
+
+    with pytest.raises(ConfigError) as caught:
+        import_tags({"storage": "testdata", "path": "x.csv"}, fields)
+
+    assert "'template' '$ $value' has a '$' that starts no name" in str(caught.value)
 
 
 def test_a_constant_value_fills_a_field_on_every_row(put_file, db):
