@@ -284,7 +284,7 @@ class ImportExportMixin:
         return {
             "source": {"storage": self.import_storage, "path": plan["file"]},
             "format": plan["format"] or "",
-            "model": self.model._meta.label,
+            "model": self.model,
             "fields": "auto",
             "key": self.get_import_key(),
             "action": plan["action"],

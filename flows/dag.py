@@ -13,15 +13,14 @@ import math
 from dataclasses import dataclass, field
 
 import networkx as nx
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from steps.allow import import_callable
 from steps.errors import ConfigError
 from steps.registry import get_kind
 
 from .errors import GraphError
 from .rules import TRIGGER_RULES, check_condition_shape, check_retry_on
-
 
 #: How a step runs besides its config, with the defaults of the Step model.
 POLICY_DEFAULTS = {
@@ -198,7 +197,7 @@ def check_policy(spec: StepSpec) -> None:
             raise ValueError(_("handlers: %(event)s takes a list.") % {"event": event})
         for path in paths:
             try:
-                import_string(path)
+                import_callable(path)
             except ImportError as exc:
                 raise ValueError(
                     _("handlers: %(path)r: %(error)s") % {"path": path, "error": exc}

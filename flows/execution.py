@@ -20,9 +20,9 @@ import networkx as nx
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from steps.allow import import_callable
 from steps.context import StepContext, check_serialisable
 from steps.errors import Cancelled, StepError, StepTimeout
 from steps.registry import get_kind
@@ -30,8 +30,14 @@ from steps.registry import get_kind
 from . import signals
 from .conf import settings
 from .dag import build_graph, specs_from_snapshot
-from .models import FINISHED_STEP_STATUSES, FlowRun, RunStatus, StepAttempt
-from .models import StepRun, StepStatus
+from .models import (
+    FINISHED_STEP_STATUSES,
+    FlowRun,
+    RunStatus,
+    StepAttempt,
+    StepRun,
+    StepStatus,
+)
 from .recorder import Heartbeat, Recorder, Superseded
 from .rules import condition_holds, is_retryable, retry_delay, rule_allows
 
@@ -341,7 +347,7 @@ ROW_EVENTS = ("before_row", "after_row", "on_row_error")
 def load_handlers(spec, events=None) -> dict[str, list]:
     """Import the step's handlers, by event; only ``events`` if given."""
     return {
-        event: [import_string(path) for path in paths]
+        event: [import_callable(path) for path in paths]
         for event, paths in spec.get("handlers").items()
         if events is None or event in events
     }

@@ -5,8 +5,10 @@ from typing import Any, ClassVar
 from django import forms
 from django.apps import apps
 from django.core.files.storage import InvalidStorageError, storages
+from django.db import models
 from django.utils.translation import gettext as _
 
+from .allow import model_allowed
 from .context import StepContext
 from .errors import ConfigError
 
@@ -114,17 +116,26 @@ class ModelChoiceField(forms.CharField):
     """A config value naming a model as ``"app_label.ModelName"``."""
 
     def to_python(self, value):
+        if isinstance(value, type) and issubclass(value, models.Model):
+            return value  # given by code, such as the admin's import mixin
         label = super().to_python(value)
         if not label:
             return None
         try:
-            return apps.get_model(label)
+            model = apps.get_model(label)
         except (LookupError, ValueError):
             raise forms.ValidationError(
                 _("%(value)r is not an installed model (expected app_label.Model).")
                 % {"value": label},
                 code="invalid_model",
             ) from None
+        if not model_allowed(model):
+            raise forms.ValidationError(
+                _("%(value)r is not among the models SYNCFLOW['MODELS'] allows.")
+                % {"value": label},
+                code="model_not_allowed",
+            )
+        return model
 
 
 class StorageChoiceField(forms.CharField):

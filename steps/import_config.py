@@ -1,10 +1,10 @@
 """The config of the ``import_rows`` step kind, checked as a form."""
 
 from django import forms
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .allow import import_callable
 from .base import DictField, ListField, ModelChoiceField
 from .failed_rows import FailedRowsField
 from .mapping import parse_mapping
@@ -108,7 +108,7 @@ class ImportRowsConfig(forms.Form):
             check_mapped(data)
         if data.get("row_hook"):
             try:
-                data["row_hook"] = import_string(data["row_hook"])
+                data["row_hook"] = import_callable(data["row_hook"])
             except ImportError as exc:
                 raise forms.ValidationError(
                     _("row_hook: %(error)s") % {"error": exc}

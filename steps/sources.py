@@ -30,12 +30,12 @@ from urllib.parse import unquote, urlsplit
 import requests
 from django import forms
 from django.core.files.storage import storages
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from formats import Row, formats_for_name, open_reader
 from formats.errors import FormatError
 
+from .allow import import_callable
 from .errors import SourceError, TransientError
 
 DEFAULT_URL_TIMEOUT = 30.0
@@ -77,7 +77,7 @@ def find_dataset(name: str) -> Callable[[dict], Iterable[dict]]:
     """
     if name in _datasets:
         return _datasets[name]
-    return import_string(name)
+    return import_callable(name)
 
 
 class SourceField(forms.JSONField):

@@ -25,6 +25,10 @@ if os.environ.get("SYNCFLOW_TEST_WORKER") == "1":
     _database["NAME"] = _database["TEST"]["NAME"]
 
 SYNCFLOW = {
+    # What step configs may name: the demo's and the tests' own models
+    # (and auth's, which some lookups import into) and code.
+    "MODELS": ["shop", "testapp", "auth"],
+    "CALLABLES": ["shop", "tests"],
     "STEP_KINDS": [
         "tests.testapp.kinds.Pause",
         "tests.testapp.kinds.Fail",

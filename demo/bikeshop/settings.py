@@ -104,6 +104,10 @@ STORAGES = {
     },
 }
 
+# Steps edited in the admin may import into the shop's models only, and
+# name hooks, handlers and datasets of the shop app only.
+SYNCFLOW = {"MODELS": ["shop"], "CALLABLES": ["shop"]}
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "broker"
