@@ -18,15 +18,17 @@ Limitation: the state a step keeps across rows is kept per chunk; the
 step's state is the chunks' states keyed by chunk index.
 """
 
+import copy
 import logging
 import traceback
 from datetime import timedelta
+from functools import partial
 
 from celery import chord, group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from steps.context import check_serialisable
+from steps.context import COUNT_NAMES, check_serialisable
 from steps.errors import StepError
 from steps.registry import get_kind
 
@@ -187,17 +189,35 @@ def poll_chunks(run_id: int, key: str, generation: int):
         failed = [c for c in chunks if c.status == StepStatus.FAILED]
     if failed:
         first = failed[0]
+        message = f"Chunk {first.index}: {first.error}"
         return end_failed_attempt(
             run,
             step_run,
             spec,
-            message=f"Chunk {first.index}: {first.error}",
+            message=message,
             trace=first.output.get("traceback", ""),
             retryable=all(c.output.get("retryable") for c in failed),
             cancelled=False,
             fields=fields,
+            before_record=partial(_chunks_failed, run, step_run, spec, message),
         )
     return _merge(run, step_run, spec, chunks, fields)
+
+
+def _chunks_failed(run, step_run, spec, message: str) -> None:
+    """Call the step's ``on_step_error`` handlers for an attempt whose chunks
+    failed; called once, by whoever records the failure."""
+    from .execution import Recorder, build_context, call_safely, load_handlers
+    from .execution import run_graph
+
+    handlers = load_handlers(spec, events=("on_step_error",))
+    if not handlers.get("on_step_error"):
+        return
+    recorder = Recorder(step_run, timeout=spec.get("timeout"))
+    ctx = build_context(run, step_run, run_graph(run), recorder, handlers)
+    error = StepError(message)
+    for handler in handlers["on_step_error"]:
+        call_safely(handler, run.pk, step_run.key, ctx, error)
 
 
 def _lost_chunks(chunks: list[StepChunk]) -> list[StepChunk]:
@@ -243,22 +263,34 @@ def _counts(chunks: list[StepChunk]) -> dict:
 
 
 def _merge(run, step_run, spec, chunks, fields):
-    from .execution import Decision, Outcome, check_context, end_attempt, finish_step
-    from .execution import still_mine
+    from .execution import Decision, Outcome, Recorder, build_context, call_safely
+    from .execution import check_context, end_attempt, end_failed_attempt
+    from .execution import finish_step, load_handlers, run_graph, still_mine
 
     with transaction.atomic():
-        # Merging may write files (an import's failed rows), so it is done
-        # once, by whoever holds the run's lock while the step is running.
-        FlowRun.objects.select_for_update().get(pk=run.pk)
+        # Merging may write files (an import's failed rows) and calls the
+        # step's handlers, so it is done once, by whoever holds the run's
+        # lock while the step is running.
+        locked = FlowRun.objects.select_for_update().get(pk=run.pk)
         if not still_mine(step_run, step_run.attempts):
             return Decision(Outcome.ALREADY_DONE)
-        state = {str(c.index): c.state for c in chunks if c.state}
+        handlers = load_handlers(spec)
+        recorder = Recorder(step_run, timeout=spec.get("timeout"))
+        ctx = build_context(run, step_run, run_graph(run), recorder, handlers)
+        ctx.state = {str(c.index): c.state for c in chunks if c.state}
+        ctx.counts.update({name: fields[name] for name in COUNT_NAMES})
+        shared_before = copy.deepcopy(ctx.shared)
         try:
-            kind = get_kind(spec.kind)(spec.config)
-            output = kind.merge(None, [c.output for c in chunks])
-            check_context(step_run.key, output, state, {})
+            # A savepoint, so that a database error in the kind or a
+            # handler leaves the run's transaction usable for the outcome.
+            with transaction.atomic():
+                kind = get_kind(spec.kind)(spec.config)
+                output = kind.merge(ctx, [c.output for c in chunks])
+                check_context(step_run.key, output, ctx.state, ctx.shared)
+                for handler in handlers.get("after_step", []):
+                    handler(ctx, output)
         except Exception as exc:
-            error = (
+            message = (
                 str(exc)
                 if isinstance(exc, StepError)
                 else f"{type(exc).__name__}: {exc}"
@@ -267,19 +299,24 @@ def _merge(run, step_run, spec, chunks, fields):
                 "Run %s: step %r failed merging its chunks: %s",
                 run.pk,
                 step_run.key,
-                error,
+                message,
             )
-            end_attempt(step_run, StepStatus.FAILED, error)
-            finish_step(
+            for handler in handlers.get("on_step_error", []):
+                call_safely(handler, run.pk, step_run.key, ctx, exc)
+            return end_failed_attempt(
                 run,
                 step_run,
-                StepStatus.FAILED,
-                timezone.now(),
-                error=error,
-                traceback=traceback.format_exc()[-5000:],
-                **fields,
+                spec,
+                message=message,
+                trace=traceback.format_exc()[-5000:],
+                retryable=is_retryable(exc, spec.get("retry_on")),
+                cancelled=False,
+                fields=fields,
             )
-            return Decision(Outcome.RAN)
+        changes = {k: v for k, v in ctx.shared.items() if shared_before.get(k) != v}
+        if changes:
+            locked.shared = {**locked.shared, **changes}
+            locked.save(update_fields=["shared"])
         end_attempt(step_run, StepStatus.SUCCEEDED)
         finish_step(
             run,
@@ -287,7 +324,7 @@ def _merge(run, step_run, spec, chunks, fields):
             StepStatus.SUCCEEDED,
             timezone.now(),
             output=output,
-            state=state,
+            state=ctx.state,
             traceback="",
             **fields,
         )

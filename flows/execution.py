@@ -315,7 +315,7 @@ def _attempt(run_id: int, key: str) -> Decision:
         return Decision(Outcome.ALREADY_DONE)
     except Exception as exc:
         for handler in handlers.get("on_step_error", []):
-            _call_safely(handler, run_id, key, ctx, exc)
+            call_safely(handler, run_id, key, ctx, exc)
         return _record_failure(run, step_run, spec, recorder, ctx, exc)
     recorder.flush()
     with transaction.atomic():
@@ -399,9 +399,16 @@ def check_context(key: str, output, state: dict, shared: dict) -> None:
             )
 
 
-def _call_safely(handler, run_id, key, *args) -> None:
+def call_safely(handler, run_id, key, *args) -> None:
+    """Call an error handler; log what it raises instead of raising it.
+
+    The handler runs in a savepoint (or a transaction of its own), so a
+    database error in it cannot spoil the transaction that records the
+    step's failure.
+    """
     try:
-        handler(*args)
+        with transaction.atomic():
+            handler(*args)
     except Exception:
         logger.exception("Run %s: an error handler of step %r failed", run_id, key)
 
@@ -429,19 +436,31 @@ def _record_failure(run, step_run, spec, recorder, ctx, exc) -> Decision:
 
 
 def end_failed_attempt(
-    run, step_run, spec, *, message, trace, retryable, cancelled, fields
+    run,
+    step_run,
+    spec,
+    *,
+    message,
+    trace,
+    retryable,
+    cancelled,
+    fields,
+    before_record=None,
 ) -> Decision:
     """Record a failed attempt: the step is cancelled, fails, or waits to retry.
 
     The step waits to retry when the error is ``retryable`` and it has
     attempts left; the wait doubles with each attempt (see
-    :func:`flows.rules.retry_delay`).
+    :func:`flows.rules.retry_delay`). ``before_record``, if given, is
+    called first, once the attempt is known to be still the step's own.
     """
     now = timezone.now()
     with transaction.atomic():
         FlowRun.objects.select_for_update().get(pk=run.pk)
         if not still_mine(step_run, step_run.attempts):
             return Decision(Outcome.ALREADY_DONE)
+        if before_record is not None:
+            before_record()
         if cancelled:
             end_attempt(step_run, StepStatus.CANCELLED, message, trace)
             finish_step(

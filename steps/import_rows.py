@@ -140,7 +140,7 @@ class ImportRows(StepKind):
             output["failed_row_values"] = self.failed.as_json()
         return output
 
-    def merge(self, ctx, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    def merge(self, ctx: StepContext, outputs: list[dict[str, Any]]) -> dict[str, Any]:
         """Add up the chunks' counts and write one failed-rows file for all.
 
         Raises:

@@ -111,3 +111,65 @@ def test_resume_redoes_only_the_unfinished_chunks(worker):
     assert run.status == RunStatus.SUCCEEDED
     assert written_rows() == list(range(1, 31))
     assert chunk_calls("resumed") == {0: 2, 1: 1, 2: 1}
+
+
+HANDLERS = {
+    "handlers": {
+        "before_step": ["tests.testapp.handlers.before_step"],
+        "after_step": ["tests.testapp.handlers.after_step"],
+        "on_step_error": ["tests.testapp.handlers.on_step_error"],
+    }
+}
+
+
+def handler_events():
+    """Return the events the handlers and signals recorded, rows left out."""
+    rows = Event.objects.exclude(name__startswith="row-")
+    return [(e.name, e.step, e.detail) for e in rows]
+
+
+def test_a_chunked_step_calls_its_step_handlers_once_each_in_order(worker):
+    handled = flow(
+        "handled-chunks",
+        step("load", "chunked", rows=40, chunk_size=10, policy=HANDLERS),
+    )
+
+    run = wait_for_run(start_run(handled))
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert [(name, key) for name, key, _detail in handler_events()] == [
+        ("run_started", ""),
+        ("step_started", "load"),
+        ("before_step", "load"),
+        ("after_step", "load"),
+        ("step_succeeded", "load"),
+        ("run_succeeded", ""),
+    ]
+
+
+def test_a_chunked_step_whose_chunk_fails_calls_its_error_handler_once(worker):
+    failing = flow(
+        "failing-chunks",
+        step(
+            "load",
+            "chunked",
+            rows=40,
+            chunk_size=10,
+            fail_chunk=1,
+            counter="handled-failure",
+            policy={"max_attempts": 1, **HANDLERS},
+        ),
+    )
+
+    run = wait_for_run(start_run(failing))
+
+    assert run.status == RunStatus.FAILED
+    message = "Chunk 1: Chunk 1 met a busy server."
+    assert handler_events() == [
+        ("run_started", "", "running"),
+        ("step_started", "load", "running"),
+        ("before_step", "load", "[]"),
+        ("on_step_error", "load", message),
+        ("step_failed", "load", message),
+        ("run_failed", "", "failed"),
+    ]

@@ -751,7 +751,7 @@ def test_a_chunk_imports_only_its_rows_and_carries_its_rejected_rows(
     first = ImportRows(config).run_chunk(StepContext(), specs[0])
     assert tags() == {"A": ("Apple", 1)}
     second = ImportRows(config).run_chunk(StepContext(), specs[1])
-    output = ImportRows(config).merge(None, [first, second])
+    output = ImportRows(config).merge(StepContext(), [first, second])
 
     # Then each chunk imported its own rows, and the merged output adds up
     # their counts and points at one failed-rows file holding the bad row
@@ -778,6 +778,6 @@ def test_merging_chunks_with_more_rejected_rows_than_allowed_fails(put_file, db)
     ]
 
     with pytest.raises(StepError) as caught:
-        ImportRows(config).merge(None, outputs)
+        ImportRows(config).merge(StepContext(), outputs)
 
     assert str(caught.value) == "3 rows were rejected, more than the 2 allowed."

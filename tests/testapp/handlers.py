@@ -13,7 +13,7 @@ def before_step(ctx):
 
 def after_step(ctx, output):
     Event.objects.create(
-        name="after_step", step=ctx.step_key, detail=output.get("output")
+        name="after_step", step=ctx.step_key, detail=output.get("output", "")
     )
 
 
