@@ -231,6 +231,7 @@ class StepChunkInline(admin.TabularInline):
     can_delete = False
     fields = readonly_fields = [
         "index",
+        "part",
         "status",
         "attempts",
         "created",
@@ -244,6 +245,14 @@ class StepChunkInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("part"))
+    def part(self, chunk: StepChunk) -> str:
+        """The chunk's share of the work: its rows, or its spec as given."""
+        spec = chunk.spec
+        if isinstance(spec, dict) and {"first", "last"} <= set(spec):
+            return _("rows %(first)s to %(last)s") % spec
+        return json.dumps(spec)[:80]
 
 
 @admin.register(StepRun)

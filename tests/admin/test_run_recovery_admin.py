@@ -70,3 +70,24 @@ def test_a_run_is_rerun_from_a_step_with_new_parameters_from_the_admin(admin_pag
     assert step_runs(run)["load"].output["saw_params"] == {"day": 2}
     assert step_runs(run)["extract"].attempts == 1
     assert run.history[0]["params"] == {"before": {"day": 1}, "after": {"day": 2}}
+
+
+def test_a_chunked_step_run_lists_its_chunks_and_their_rows(admin_page, tmp_path):
+    chunked = flow("admin-chunks", step("load", "chunked", rows=25, chunk_size=10))
+    run = wait_for_run(start_run(chunked))
+    load = step_runs(run)["load"]
+
+    page = admin_page
+    page.goto(f"{page.live_server_url}/admin/flows/steprun/{load.pk}/change/")
+
+    chunks = page.locator("fieldset.module", has_text="Step chunks")
+    rows = [
+        [cell.strip() for cell in row.locator("td[class^=field-]").all_inner_texts()]
+        for row in chunks.locator("tr.has_original").all()
+    ]
+    page.screenshot(path=str(tmp_path / "chunks.png"), full_page=True)
+    assert [row[:4] for row in rows] == [
+        ["0", "rows 1 to 10", "Succeeded", "1"],
+        ["1", "rows 11 to 20", "Succeeded", "1"],
+        ["2", "rows 21 to 25", "Succeeded", "1"],
+    ]
