@@ -246,11 +246,20 @@ def _held(chunk: StepChunk, now, lease) -> bool:
     until it has run for longer than the lease.
     """
     if not connection.features.has_select_for_update_skip_locked:
+        # The caller's transaction holds SQLite's one write lock, so no
+        # chunk is in the middle of its own: what was read is current.
         return now - chunk.started_at <= lease
     if now - chunk.started_at < timedelta(seconds=settings.HEARTBEAT_INTERVAL):
         return True
-    free = StepChunk.objects.select_for_update(skip_locked=True).filter(pk=chunk.pk)
-    return not free.exists()
+    # Lock the chunk's row unless a worker holds it, and only if it is still
+    # the same run of the chunk: one that committed since its status was
+    # read is no longer running, and must not be sent out again. The lock
+    # lasts until the caller's transaction ends, so a copy of the chunk
+    # cannot start applying it before it is marked pending.
+    free = StepChunk.objects.select_for_update(skip_locked=True).filter(
+        pk=chunk.pk, status=StepStatus.RUNNING, attempts=chunk.attempts
+    )
+    return not list(free.values_list("pk", flat=True))
 
 
 def _counts(chunks: list[StepChunk]) -> dict:

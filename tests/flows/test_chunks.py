@@ -173,3 +173,32 @@ def test_a_chunked_step_whose_chunk_fails_calls_its_error_handler_once(worker):
         ("step_failed", "load", message),
         ("run_failed", "", "failed"),
     ]
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="SQLite's one writer cannot commit a chunk while its owner looks.",
+)
+def test_a_chunk_that_commits_while_its_owner_looks_is_not_sent_again(worker):
+    # Given a chunk that the owner last saw running long ago, but that has
+    # committed since (here: the chunk is done, the owner's copy is old)
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from flows.chunks import _lost_chunks
+
+    run = wait_for_run(
+        start_run(flow("seen-late", step("load", "chunked", rows=5, chunk_size=5)))
+    )
+    [seen] = step_runs(run)["load"].chunks.all()
+    seen.status = StepStatus.RUNNING
+    seen.started_at = timezone.now() - timedelta(minutes=5)
+
+    # When the owner looks for lost chunks
+    with transaction.atomic():
+        lost = _lost_chunks([seen])
+
+    # Then the chunk is not taken for lost, so it is not applied twice
+    assert lost == []
