@@ -116,6 +116,26 @@ def worker_process(django_db_setup, django_db_blocker):
     worker.start()
     yield worker
     worker.stop()
+    with django_db_blocker.unblock():
+        _close_other_sessions()
+
+
+def _close_other_sessions() -> None:
+    """End every other session on the PostgreSQL test database.
+
+    Threads of this process (the admin tests' live server, say) may leave a
+    connection open; PostgreSQL refuses to drop a database that anyone
+    still uses, and pytest-django would leave it behind with a warning.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture
