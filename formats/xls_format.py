@@ -6,7 +6,7 @@ import datetime
 import io
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import IO, Any
 
@@ -27,6 +27,7 @@ MAX_ROWS = 65_536
 MAX_COLUMNS = 256
 MAX_TEXT_CHARS = 32_767
 _EMPTY = (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK)
+_TEXT, _NUMBER, _DATE = xlrd.XL_CELL_TEXT, xlrd.XL_CELL_NUMBER, xlrd.XL_CELL_DATE
 _MIDNIGHT = datetime.time(0)
 _TIME_PART = re.compile(r"[hs]|am/pm|a/p", re.IGNORECASE)
 _FORMAT_NOISE = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')
@@ -67,9 +68,14 @@ class XlsReader(TableReader):
         LimitError: If it is larger than ``max_bytes``.
         CellError: For an error cell in the header or a data row.
 
-    Limitation: xlrd reads the whole file into memory before the first
-    row; an XLS sheet holds at most 65,536 rows, so this stays small. A
-    merged cell gives its value to its top-left cell only.
+    The workbook is opened with xlrd's ``formatting_info=True``: xlrd marks
+    date cells without it, but keeps each cell's number format, which
+    tells a date from a datetime at midnight, only with it.
+
+    Limitation: the format forces xlrd to read the whole file and build the
+    whole sheet in memory before the first row; an XLS sheet holds at most
+    65,536 rows, so this stays small. A merged cell gives its value to its
+    top-left cell only.
     """
 
     format_name = "xls"
@@ -111,6 +117,7 @@ class XlsReader(TableReader):
             sheet = self._open_sheet(book)
             self.sheet_name = sheet.name
             limit = self.last_column or sheet.ncols
+            date = self._date_reader(book)
             for index in range(sheet.nrows):
                 end = min(limit, sheet.row_len(index))
                 kinds = sheet.row_types(index, 0, end)
@@ -118,12 +125,14 @@ class XlsReader(TableReader):
                 # Text and numbers, most cells, are read without a call.
                 cells = [
                     value
-                    if kind == xlrd.XL_CELL_TEXT
+                    if kind == _TEXT
                     else (int(value) if value.is_integer() else value)
-                    if kind == xlrd.XL_CELL_NUMBER
+                    if kind == _NUMBER
                     else None
                     if kind in _EMPTY
-                    else self._value(book, sheet, index, column, kind, value)
+                    else date(value, sheet, index, column)
+                    if kind == _DATE
+                    else self._value(kind, value)
                     for column, (kind, value) in enumerate(zip(kinds, values))
                 ]
                 yield index + 1, cells
@@ -157,11 +166,7 @@ class XlsReader(TableReader):
         titles = ", ".join(repr(title) for title in names) or "-"
         raise FormatError(message % {"sheet": sheet, "sheets": titles}, file=self.name)
 
-    def _value(
-        self, book: Any, sheet: Any, row: int, column: int, kind: int, value: object
-    ) -> object:
-        if kind == xlrd.XL_CELL_DATE:
-            return self._date(book, value, sheet.cell_xf_index(row, column))
+    def _value(self, kind: int, value: object) -> object:
         if kind == xlrd.XL_CELL_BOOLEAN:
             return bool(value)
         if kind == xlrd.XL_CELL_ERROR:
@@ -171,7 +176,28 @@ class XlsReader(TableReader):
             )
         return value
 
-    def _date(self, book: Any, value: float, xf_index: int) -> object:
+    def _date_reader(self, book: Any) -> Callable[[float, Any, int, int], object]:
+        # A column of dates repeats the same few thousand days; each is
+        # converted once per number format, and the format of a cell is
+        # only looked up when its time is midnight.
+        days: dict[tuple[float, bool], object] = {}
+        date_only = self._date_only
+
+        def read_date(value: float, sheet: Any, row: int, column: int) -> object:
+            if not value.is_integer() or 0 <= value < 1:
+                return self._date(book, value, date_only=False)
+            xf_index = sheet.cell_xf_index(row, column)
+            only = date_only.get(xf_index)
+            if only is None:
+                only = date_only[xf_index] = self._is_date_only(book, xf_index)
+            found = days.get((value, only))
+            if found is None:
+                found = days[value, only] = self._date(book, value, date_only=only)
+            return found
+
+        return read_date
+
+    def _date(self, book: Any, value: float, *, date_only: bool) -> object:
         try:
             moment = xlrd.xldate.xldate_as_datetime(value, book.datemode)
         except (XLDateError, OverflowError, ValueError):
@@ -179,17 +205,14 @@ class XlsReader(TableReader):
             return BrokenCell(message % {"value": value})
         if 0 <= value < 1:
             return moment.time()
-        if moment.time() == _MIDNIGHT and self._is_date_only(book, xf_index):
+        if date_only and moment.time() == _MIDNIGHT:
             return moment.date()
         return moment
 
     def _is_date_only(self, book: Any, xf_index: int) -> bool:
-        if xf_index not in self._date_only:
-            xf = book.xf_list[xf_index]
-            pattern = book.format_map[xf.format_key].format_str
-            found = _TIME_PART.search(_FORMAT_NOISE.sub("", pattern))
-            self._date_only[xf_index] = found is None
-        return self._date_only[xf_index]
+        xf = book.xf_list[xf_index]
+        pattern = book.format_map[xf.format_key].format_str
+        return _TIME_PART.search(_FORMAT_NOISE.sub("", pattern)) is None
 
 
 class XlsWriter(Writer):
@@ -213,7 +236,8 @@ class XlsWriter(Writer):
         CellError: If a value cannot be stored.
 
     Limitation: xlwt keeps the whole workbook in memory until
-    :meth:`close`.
+    :meth:`close`, as the format forces (about 140 MB for 65,535 rows of
+    eight columns); write XLSX for large exports.
     """
 
     format_name = "xls"

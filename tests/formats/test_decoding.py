@@ -52,6 +52,19 @@ def test_lines_keep_their_ends_and_split_on_lf_crlf_and_cr():
     assert source.line_number == 4
 
 
+@pytest.mark.parametrize("text", ["a\fb\x1cc\n", "Lämp\x85 \u2028x\n"])
+def test_form_feeds_and_unicode_separators_do_not_end_a_line(text):
+    # Given a line holding characters that str.splitlines would break at,
+    # in ASCII text and in text with other characters
+    source = TextSource(io.BytesIO((text + "next\n").encode()))
+
+    # When its lines are read
+    lines = list(source.lines())
+
+    # Then only the line feeds end lines
+    assert lines == [text, "next\n"]
+
+
 def test_a_crlf_split_between_two_chunks_stays_one_line_end():
     # Given a CRLF whose CR ends the first 64 KiB chunk
     first = b"x" * (CHUNK_SIZE - 1) + b"\r"

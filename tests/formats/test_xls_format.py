@@ -149,3 +149,29 @@ def test_booleans_blanks_and_error_cells_read_as_in_xlsx():
     assert first.values == {"sku": "A1", "active": True, "ratio": 0.5, "note": None}
     assert (caught.value.row, caught.value.column) == (3, "C")
     assert "#DIV/0!" in str(caught.value)
+
+
+def test_the_same_day_reads_as_a_date_or_a_datetime_by_the_cells_format():
+    # Given one day written as a date, then as a datetime at midnight, in
+    # rows that alternate
+    output = io.BytesIO()
+    day = datetime.date(2024, 1, 31)
+    midnight = datetime.datetime(2024, 1, 31)
+    with XlsWriter(output, columns=["added", "at"]) as writer:
+        for _number in range(3):
+            writer.write_row([day, midnight])
+            writer.write_row([midnight, day])
+
+    # When the rows are read back
+    output.seek(0)
+    rows = list(XlsReader(output))
+
+    # Then each cell keeps the kind its number format shows
+    assert [tuple(row.values.values()) for row in rows] == [
+        (day, midnight),
+        (midnight, day),
+    ] * 3
+    assert [type(row.values["added"]) for row in rows[:2]] == [
+        datetime.date,
+        datetime.datetime,
+    ]
