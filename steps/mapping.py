@@ -34,18 +34,18 @@ or an object with these keys:
     The value used when the column is empty.
 """
 
-import datetime
 import re
 import string
 from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+# The step imports the cleaner from here, with the rest of the mapping.
+from .cleaning import make_cleaner  # noqa: F401
 from .converters import apply_converters, get_converter
 from .errors import RowRejected
 
@@ -475,87 +475,3 @@ def _converted(rule: FieldRule, raw: Any) -> Any:
         raise RowRejected(
             message, column=rule.label, value=raw, code=exc.code
         ) from None
-
-
-def convert(rule: FieldRule, raw: Any) -> Any:
-    """Return ``raw`` as the Python value of the rule's model field.
-
-    The model field's own ``to_python`` and validators do the work, so a
-    field's choices, length and validators apply as they do in a form.
-
-    Raises:
-        RowRejected: If the field refuses the value; the message is the
-            field's own.
-    """
-    model_field = rule.model_field
-    if raw is None and not model_field.null and model_field.empty_strings_allowed:
-        raw = ""
-    timed = isinstance(model_field, models.DateTimeField)
-    if timed:
-        raw = _aware(raw)
-    try:
-        value = model_field.clean(raw, None)
-    except ValidationError as exc:
-        raise RowRejected(
-            _("field %(field)r: %(error)s")
-            % {"field": rule.name, "error": " ".join(exc.messages)},
-            column=rule.label,
-            value=raw,
-            code=exc.error_list[0].code or "invalid",
-        ) from None
-    if timed and value is not None and timezone.is_naive(value) and _use_tz():
-        value = timezone.make_aware(value)
-    return value
-
-
-def _aware(raw: Any) -> Any:
-    """Return a date or naive datetime (a converter's) as an aware datetime."""
-    if isinstance(raw, datetime.date) and not isinstance(raw, datetime.datetime):
-        raw = datetime.datetime.combine(raw, datetime.time())
-    if isinstance(raw, datetime.datetime) and timezone.is_naive(raw) and _use_tz():
-        raw = timezone.make_aware(raw)
-    return raw
-
-
-def make_cleaner(rule: FieldRule):
-    """Return a function doing what :func:`convert` does, made for speed.
-
-    The work of ``Field.clean`` is split: ``to_python`` and the field's
-    validators run on every value, while the checks that can only fail for
-    an empty value or a value outside ``choices`` run only then. Any value
-    the quick path doubts (an error, an empty value, a field with choices
-    or that is not editable) goes through :func:`convert`, so values and
-    messages are the same either way.
-    """
-    model_field = rule.model_field
-    if model_field.choices or not model_field.editable:
-        return lambda raw: convert(rule, raw)
-    to_python = model_field.to_python
-    validators = list(model_field.validators)
-    empty = model_field.empty_values
-    timed = isinstance(model_field, models.DateTimeField)
-    aware = timed and _use_tz()
-    zone = timezone.get_current_timezone()
-
-    def clean(raw: Any) -> Any:
-        if raw is None or (timed and not isinstance(raw, str)):
-            return convert(rule, raw)
-        try:
-            value = to_python(raw)
-            if value in empty:
-                return convert(rule, raw)
-            for validator in validators:
-                validator(value)
-        except ValidationError:
-            return convert(rule, raw)
-        if aware and value.tzinfo is None:
-            value = timezone.make_aware(value, zone)
-        return value
-
-    return clean
-
-
-def _use_tz() -> bool:
-    from django.conf import settings
-
-    return settings.USE_TZ

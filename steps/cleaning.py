@@ -1,0 +1,145 @@
+"""Clean a mapped value by its model field, as a form would, but quickly.
+
+:func:`convert` is the reference: the model field's own ``clean``, with its
+messages. :func:`make_cleaner` builds a function per rule that gives the
+same values and messages for a fraction of the cost, because an import
+cleans every cell of every row.
+"""
+
+import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import (
+    MaxLengthValidator,
+    MaxValueValidator,
+    MinValueValidator,
+)
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .errors import RowRejected
+
+if TYPE_CHECKING:
+    from .mapping import FieldRule
+
+
+def convert(rule: "FieldRule", raw: Any) -> Any:
+    """Return ``raw`` as the Python value of the rule's model field.
+
+    The model field's own ``to_python`` and validators do the work, so a
+    field's choices, length and validators apply as they do in a form.
+
+    Raises:
+        RowRejected: If the field refuses the value; the message is the
+            field's own.
+    """
+    model_field = rule.model_field
+    if raw is None and not model_field.null and model_field.empty_strings_allowed:
+        raw = ""
+    timed = isinstance(model_field, models.DateTimeField)
+    if timed:
+        raw = _aware(raw)
+    try:
+        value = model_field.clean(raw, None)
+    except ValidationError as exc:
+        raise RowRejected(
+            _("field %(field)r: %(error)s")
+            % {"field": rule.name, "error": " ".join(exc.messages)},
+            column=rule.label,
+            value=raw,
+            code=exc.error_list[0].code or "invalid",
+        ) from None
+    if timed and value is not None and timezone.is_naive(value) and _use_tz():
+        value = timezone.make_aware(value)
+    return value
+
+
+def _aware(raw: Any) -> Any:
+    """Return a date or naive datetime (a converter's) as an aware datetime."""
+    if isinstance(raw, datetime.date) and not isinstance(raw, datetime.datetime):
+        raw = datetime.datetime.combine(raw, datetime.time())
+    if isinstance(raw, datetime.datetime) and timezone.is_naive(raw) and _use_tz():
+        raw = timezone.make_aware(raw)
+    return raw
+
+
+def make_cleaner(rule: "FieldRule"):
+    """Return a function doing what :func:`convert` does, made for speed.
+
+    The work of ``Field.clean`` is split: ``to_python`` and the field's
+    validators run on every value, while the checks that can only fail for
+    an empty value or a value outside ``choices`` run only then. The
+    length and range validators Django gives a field are applied as plain
+    comparisons; any other validator is called. Any value the quick path
+    doubts (an error, an empty value, a field with choices or that is not
+    editable) goes through :func:`convert`, so values and messages are the
+    same either way.
+    """
+    model_field = rule.model_field
+    if model_field.choices or not model_field.editable:
+        return lambda raw: convert(rule, raw)
+    to_python = model_field.to_python
+    limits, others = _split_validators(model_field.validators)
+    longest, lowest, highest = limits
+    empty = model_field.empty_values
+    # Every value in Django's empty_values is falsy, so a truthy value is
+    # not empty without comparing it to each: a Decimal compared with a
+    # list is slow.
+    falsy_empty = not any(empty)
+    timed = isinstance(model_field, models.DateTimeField)
+    aware = timed and _use_tz()
+    zone = timezone.get_current_timezone()
+
+    def clean(raw: Any) -> Any:
+        if raw is None or (timed and not isinstance(raw, str)):
+            return convert(rule, raw)
+        try:
+            value = to_python(raw)
+            if (not value or not falsy_empty) and value in empty:
+                return convert(rule, raw)
+            if (
+                (longest is not None and len(value) > longest)
+                or (lowest is not None and value < lowest)
+                or (highest is not None and value > highest)
+            ):
+                return convert(rule, raw)
+            for validator in others:
+                validator(value)
+        except ValidationError:
+            return convert(rule, raw)
+        if aware and value.tzinfo is None:
+            # What timezone.make_aware does once it has found no zone.
+            value = value.replace(tzinfo=zone)
+        return value
+
+    return clean
+
+
+def _split_validators(validators: list) -> tuple[tuple, list]:
+    """Return ``((max length, min value, max value), other validators)``.
+
+    Only Django's own length and range validators with a fixed limit are
+    taken out, one of each kind; a subclass, a callable limit or a second
+    one stays in the list, to be called.
+    """
+    limits: dict = dict.fromkeys(
+        (MaxLengthValidator, MinValueValidator, MaxValueValidator)
+    )
+    others = []
+    for validator in validators:
+        kind = type(validator)
+        limit = getattr(validator, "limit_value", None)
+        plain = limit is not None and not callable(limit)
+        if plain and kind in limits and limits[kind] is None:
+            limits[kind] = limit
+        else:
+            others.append(validator)
+    return tuple(limits.values()), others
+
+
+def _use_tz() -> bool:
+    from django.conf import settings
+
+    return settings.USE_TZ

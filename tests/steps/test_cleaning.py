@@ -1,0 +1,89 @@
+"""Cleaning a mapped value by its model field, on the quick path and the sure one."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
+from django.db import models
+
+from shop.models import Product
+from steps.cleaning import convert, make_cleaner
+from steps.errors import RowRejected
+from steps.mapping import FieldRule, parse_mapping
+
+REFUSED = {
+    "a name longer than its 50 characters": ("name", "x" * 51),
+    "a stock level below zero": ("safety_stock_level", "-1"),
+    "a price of more than 12 digits": ("list_price", "1234567890123.5"),
+    "a price that is no number": ("list_price", "cheap"),
+    "an empty name": ("name", ""),
+}
+
+
+def odd(value: int) -> None:
+    if value % 2 == 0:
+        raise ValidationError("an odd number, please", code="even")
+
+
+def refusal(clean, raw) -> tuple[str, str]:
+    with pytest.raises(RowRejected) as caught:
+        clean(raw)
+    return str(caught.value), caught.value.code
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=list(REFUSED))
+def test_the_quick_cleaner_refuses_what_the_field_refuses_with_its_message(case, db):
+    # Given the rule of a product field and a value its field refuses
+    name, raw = REFUSED[case]
+    [rule] = parse_mapping(Product, {name: name})
+
+    # When the quick cleaner and the model field's own clean see the value
+    quick = refusal(make_cleaner(rule), raw)
+    sure = refusal(lambda value: convert(rule, value), raw)
+
+    # Then both refuse it with the same message and code
+    assert quick == sure
+    assert quick[0].startswith(f"field {name!r}: ")
+
+
+def test_the_quick_cleaner_accepts_values_at_the_limits_of_the_field(db):
+    # Given product fields and values at the edge of what they take
+    rules = parse_mapping(
+        Product,
+        {"name": "name", "safety_stock_level": "s", "list_price": "p"},
+    )
+    values = ["x" * 50, "2147483647", "12345678.1234"]
+
+    # When each is cleaned quickly and by the model field
+    quick = [make_cleaner(r)(v) for r, v in zip(rules, values)]
+    sure = [convert(r, v) for r, v in zip(rules, values)]
+
+    # Then the values are the same
+    assert quick == sure == ["x" * 50, 2147483647, sure[2]]
+    assert str(sure[2]) == "12345678.1234"
+
+
+def test_a_validator_of_the_field_itself_still_runs_on_the_quick_path(db):
+    # Given a field with a validator of its own, a limit that is a callable and a fixed
+    # limit
+    model_field = models.IntegerField(
+        validators=[
+            odd,
+            MaxValueValidator(lambda: 10),
+            MaxValueValidator(20),
+        ]
+    )
+    model_field.set_attributes_from_name("level")
+    clean = make_cleaner(FieldRule(name="level", model_field=model_field))
+
+    # When values within and beyond them are cleaned
+    accepted = clean("7")
+    even = refusal(clean, "8")
+    past_callable = refusal(clean, "15")
+    past_both = refusal(clean, "27")
+
+    # Then every validator applied, with the field's messages
+    assert accepted == 7
+    assert even == ("field 'level': an odd number, please", "even")
+    assert "less than or equal to 10" in past_callable[0]
+    assert "less than or equal to 20" in past_both[0]
+    assert past_both[1] == "max_value"
