@@ -24,8 +24,11 @@ class ForeignKeyResolver:
     Keys are looked up once per batch with a single query (``IN`` for one
     lookup field, an ``OR`` of conditions for several), and the answers are
     kept for the rest of the step, so a file that names the same category
-    on every row costs one query, not one per row. A ManyToManyField's
-    values are looked up the same way, each item on its own.
+    on every row costs one query, not one per row. A value found once is
+    also remembered as it was read, so the same cell text later costs one
+    dictionary look-up instead of its conversion by the lookup fields. A
+    ManyToManyField's values are looked up the same way, each item on its
+    own.
 
     Args:
         rule: A mapping rule for a ForeignKey or ManyToManyField.
@@ -36,11 +39,22 @@ class ForeignKeyResolver:
         self.target = rule.model_field.related_model
         self.lookup_fields = [self.target._meta.get_field(n) for n in rule.lookup]
         self.known: dict = {}
+        # Raw values that named a target, by (type, value): 1 and True are
+        # equal keys of a dict but may not name the same target.
+        self.found: dict = {}
         self.failed_creates: dict = {}
 
     def _key(self, raw) -> tuple:
         parts = raw if len(self.lookup_fields) > 1 else (raw,)
         return tuple(f.to_python(p) for f, p in zip(self.lookup_fields, parts))
+
+    def _found(self, raw):
+        """Return the pk that ``raw`` named before, or ``None``."""
+        try:
+            return self.found.get((raw.__class__, raw))
+        except TypeError:
+            # An unhashable value, such as a list read from JSON.
+            return None
 
     def _items(self, raw) -> list:
         if raw is None:
@@ -52,6 +66,8 @@ class ForeignKeyResolver:
         wanted = set()
         for raw in raw_values:
             for item in self._items(raw):
+                if self._found(item) is not None:
+                    continue
                 try:
                     key = self._key(item)
                 except ValidationError:
@@ -107,6 +123,9 @@ class ForeignKeyResolver:
         return self._resolve_one(raw)
 
     def _resolve_one(self, raw):
+        pk = self._found(raw)
+        if pk is not None:
+            return pk
         try:
             key = self._key(raw)
         except ValidationError as exc:
@@ -121,6 +140,10 @@ class ForeignKeyResolver:
             self.prime([raw if not self.rule.many else [raw]])
         pk = self.known.get(key)
         if pk is not None:
+            try:
+                self.found[raw.__class__, raw] = pk
+            except TypeError:
+                pass
             return pk
         if self.rule.missing == "null":
             return None

@@ -396,3 +396,20 @@ def test_a_key_of_a_foreign_key_and_a_field_updates_in_one_upsert(put_file, db):
     assert len(writes) == 1 and "ON CONFLICT" in writes[0]
     assert ctx.count_dict() == {"created": 0, "updated": 2, "unchanged": 0, "failed": 0}
     assert Permission.objects.get(codename="ship_product").name == "May ship product"
+
+
+def test_equal_values_of_different_types_are_looked_up_each_on_their_own(
+    make_category,
+):
+    # Given subcategories named "1" and "True", found by name
+    make_category("Bikes", "1", "True")
+    [rule] = parse_mapping(Product, {"subcategory": {"column": 1, "lookup": "name"}})
+    resolver = ForeignKeyResolver(rule)
+
+    # When the number 1 and then True (equal in Python) are resolved, twice
+    first = [resolver.resolve(1), resolver.resolve(True)]
+    again = [resolver.resolve(1), resolver.resolve(True)]
+
+    # Then each named the subcategory of its own text, every time
+    expected = [Subcategory.objects.get(name=n).pk for n in ("1", "True")]
+    assert first == again == expected
