@@ -18,6 +18,8 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Q, UniqueConstraint
+from django.db.models.base import DEFERRED
+from django.db.models.signals import pre_init
 from django.utils.translation import gettext as _
 
 from .errors import RowRejected
@@ -116,6 +118,7 @@ class RowWriter:
         self.many_rules = [r for r in rules if r.many]
         self.allowed_many = {r.name for r in self.many_rules if r.name in names}
         self.upsert = upsert_possible(model, key)
+        self.new_object = ObjectFactory(model)
 
     def write(self, segment: list[PendingRow]) -> list[tuple[int, RowRejected]]:
         """Write ``segment``; set each row's outcome; return rejected rows.
@@ -145,7 +148,7 @@ class RowWriter:
                     _("no existing row has the key %(key)s.") % {"key": _show(row.key)},
                     code="does_not_exist",
                 )
-            creates.append((row, self.model(**row.values), set()))
+            creates.append((row, self.new_object(row.values), set()))
             return None
         if self.action == "create_only":
             return RowRejected(
@@ -340,6 +343,76 @@ class RowWriter:
             _("the database refused the row: %(error)s") % {"error": exc},
             code="integrity",
         )
+
+
+class ObjectFactory:
+    """Makes unsaved model instances from attribute values, quickly.
+
+    ``Model(**values)`` matches every keyword to a field one by one; an
+    import makes an instance a row, so this passes the values by position
+    instead, in the model's field order, with each missing field's default
+    filled in as ``Model.__init__`` would. ``__init__`` still runs, with
+    its signals. Values keyed by anything but field attribute names (a
+    related instance, a property), and models with ``pre_init`` receivers,
+    which are told the keywords, go through ``Model(**values)``.
+
+    Args:
+        model: The model to instantiate.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.fields = model._meta.concrete_fields
+        self.position = {f.attname: n for n, f in enumerate(self.fields)}
+        self.template = [self._fixed_default(f) for f in self.fields]
+        self.plans: dict[tuple, tuple | None] = {}
+
+    def __call__(self, values: dict):
+        """Return ``self.model(**values)``, made by position when it can be."""
+        names = tuple(values)
+        try:
+            plan = self.plans[names]
+        except KeyError:
+            plan = self.plans[names] = self._plan(names)
+        if plan is None or pre_init.has_listeners(self.model):
+            return self.model(**values)
+        positions, defaults = plan
+        args = self.template.copy()
+        for n, value in zip(positions, values.values()):
+            args[n] = value
+        for n, default in defaults:
+            args[n] = default()
+        return self.model(*args)
+
+    def _plan(self, names: tuple) -> tuple | None:
+        """Return where ``names`` go and which defaults to make, or ``None``."""
+        if any(name not in self.position for name in names):
+            return None
+        positions = [self.position[name] for name in names]
+        defaults = [
+            (n, f.get_default)
+            for n, f in enumerate(self.fields)
+            if n not in positions and self.template[n] is _MADE_EACH_TIME
+        ]
+        return positions, defaults
+
+    @staticmethod
+    def _fixed_default(model_field):
+        """Return the field's default if it is the same object every time.
+
+        A generated field gets ``DEFERRED``, which ``__init__`` skips, as it
+        skips such a field given by keyword.
+        """
+        if model_field.generated:
+            return DEFERRED
+        made = model_field.has_db_default() or (
+            model_field.has_default() and callable(model_field.default)
+        )
+        return _MADE_EACH_TIME if made else model_field.get_default()
+
+
+#: Stands for a default that is made anew for each instance.
+_MADE_EACH_TIME = object()
 
 
 def _through(rule: FieldRule) -> tuple:

@@ -1,11 +1,15 @@
 """How ``import_rows`` writes: upserts, bulk updates, save(), row by row."""
 
+from decimal import Decimal
+
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
-from shop.models import Category
+from shop.models import Category, Product
+from steps.row_writer import ObjectFactory
 
 from tests.testapp.models import Tag
 
@@ -124,3 +128,36 @@ def test_transaction_none_writes_each_row_with_its_own_statement(put_file, db):
     # Then each row was its own INSERT
     assert len(writes(queries)) == 3
     assert len(tags()) == 3
+
+
+def test_the_object_factory_makes_what_the_model_makes_from_keywords(make_category):
+    # Given the values of a product, its subcategory once by id and once as
+    # an instance, and a user without the date joined, whose default is
+    # made anew each time
+    subcategory = make_category("Bikes", "Road Bikes").subcategories.get()
+    values = {
+        "name": "Road-150",
+        "number": "BK-R93R-62",
+        "list_price": Decimal("3578.27"),
+        "subcategory_id": subcategory.pk,
+    }
+    by_instance = {**values, "subcategory": subcategory}
+    del by_instance["subcategory_id"]
+    make_product, make_user = ObjectFactory(Product), ObjectFactory(User)
+
+    # When the factory and the model make instances from them
+    made = [make_product(values), make_product(by_instance)]
+    expected = [Product(**values), Product(**by_instance)]
+    users = [make_user({"username": name}) for name in ("ann", "bob")]
+
+    # Then every field holds the same, defaults included
+    for ours, theirs in zip(made, expected):
+        assert fields_of(ours) == fields_of(theirs)
+        assert ours._state.adding and ours.pk is None
+    assert made[1].subcategory is subcategory
+    assert users[0].date_joined is not users[1].date_joined
+    assert users[1].is_active and users[1].username == "bob"
+
+
+def fields_of(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
