@@ -3,10 +3,12 @@
 Run on demand, never in the tests::
 
     .venv/bin/pip install -e ".[bench]"
-    .venv/bin/python benchmarks/import_bench.py --rows 100000 \\
-        --slow-rows 10000 --repeat 2 \\
+    .venv/bin/python benchmarks/import_bench.py --rows 100000 --repeat 3 \\
         --database postgres://postgres@127.0.0.1:5432/syncflow_bench \\
         --database sqlite
+    .venv/bin/python benchmarks/import_bench.py --memory-rows 1000000 \\
+        --format csv --format xlsx \\
+        --database postgres://postgres@127.0.0.1:5432/syncflow_bench
 
 Each contender imports the same generated file of products (15 columns,
 the subcategory given by its ERP id, a natural key) into the demo's
@@ -30,13 +32,16 @@ update in which every row's list price changed. Contenders:
 
 Each run happens in a fresh process, which reports its wall time, its own
 CPU time and its peak RSS; the parent prints rows per second and the ratios
-of our step to each alternative. ``--slow-rows N`` times the two
-django-import-export contenders on a file of the first N rows
-(their cost per row does not change with the row count, and 100,000 rows
-take them most of an hour); ``--repeat N`` keeps the fastest of N runs,
-for a machine that other work shares. The PostgreSQL database named in the
-URL is created if it does not exist and its product table emptied; SQLite
-uses a file in a temporary folder.
+of our step to each alternative. django-import-export takes 4 to 7 minutes
+for each pass over 100,000 rows; ``--slow-rows N`` times its two
+contenders on a file of the first N rows instead (their cost per row does
+not change with the row count). ``--repeat N`` keeps the fastest of N
+runs, for a machine that other work shares. ``--memory-rows N`` replaces
+the contest: the step imports N rows into an empty table, then the
+``export_rows`` step writes them out, in each format given, each in a
+process of its own, and their peak RSS is printed. The PostgreSQL database
+named in the URL is created if it does not exist and its product table
+emptied; SQLite uses a file in a temporary folder.
 """
 
 import argparse
@@ -49,6 +54,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -110,49 +116,52 @@ def setup_django(database: str, data_dir: Path) -> None:
     django.setup()
 
 
-def make_files(rows: int, data_dir: Path, price: str) -> dict[str, Path]:
+def product_lines(rows: int, price: str) -> Iterator[list]:
+    """Yield the products' rows; ``price`` tells the two passes apart."""
+    moment = "2024-01-31 08:00:00"
+    for n in range(1, rows + 1):
+        yield [
+            n,
+            f"Product {n}",
+            f"PR-{n:07d}",
+            "1" if n % 2 else "0",
+            "1",
+            ("Black", "Red", "Silver", "")[n % 4],
+            500,
+            375,
+            "12.3400",
+            f"{price}.{n % 100:02d}",
+            n % 5,
+            n % SUBCATEGORIES + 1,
+            moment,
+            str(uuid.UUID(int=n)),
+            moment,
+        ]
+
+
+def make_files(
+    rows: int, data_dir: Path, price: str, formats: tuple = ("csv", "xlsx")
+) -> dict[str, Path]:
     """Write the products as CSV and XLSX; ``price`` tells the two passes apart.
 
-    The files are named ``products-<price>-<rows>.csv`` and ``.xlsx``.
+    The files are named ``products-<price>-<rows>.csv`` and ``.xlsx``. The
+    rows are made as they are written, so a million of them fit in memory.
     """
     import openpyxl
 
-    moment = "2024-01-31 08:00:00"
-    lines = []
-    for n in range(1, rows + 1):
-        lines.append(
-            [
-                n,
-                f"Product {n}",
-                f"PR-{n:07d}",
-                "1" if n % 2 else "0",
-                "1",
-                ("Black", "Red", "Silver", "")[n % 4],
-                500,
-                375,
-                "12.3400",
-                f"{price}.{n % 100:02d}",
-                n % 5,
-                n % SUBCATEGORIES + 1,
-                moment,
-                str(uuid.UUID(int=n)),
-                moment,
-            ]
-        )
-    paths = {
-        "csv": data_dir / f"products-{price}-{rows}.csv",
-        "xlsx": data_dir / f"products-{price}-{rows}.xlsx",
-    }
-    with open(paths["csv"], "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        writer.writerows(lines)
-    workbook = openpyxl.Workbook(write_only=True)
-    sheet = workbook.create_sheet("Products")
-    sheet.append(HEADER)
-    for line in lines:
-        sheet.append([str(v) if i in (12, 14) else v for i, v in enumerate(line)])
-    workbook.save(paths["xlsx"])
+    paths = {fmt: data_dir / f"products-{price}-{rows}.{fmt}" for fmt in formats}
+    if "csv" in paths:
+        with open(paths["csv"], "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(HEADER)
+            writer.writerows(product_lines(rows, price))
+    if "xlsx" in paths:
+        workbook = openpyxl.Workbook(write_only=True)
+        sheet = workbook.create_sheet("Products")
+        sheet.append(HEADER)
+        for line in product_lines(rows, price):
+            sheet.append([str(v) if i in (12, 14) else v for i, v in enumerate(line)])
+        workbook.save(paths["xlsx"])
     return paths
 
 
@@ -196,6 +205,24 @@ def run_step(path: Path, fmt: str) -> None:
     ImportRows(config).run(ctx)
     if ctx.counts["failed"]:
         raise SystemExit(f"step rejected rows: {ctx.rejected[:3]}")
+
+
+def run_export(data_dir: Path, fmt: str) -> int:
+    """Export every product with the ``export_rows`` step; return the count."""
+    from steps.context import StepContext
+    from steps.export_rows import ExportRows
+
+    fields = [*HEADER]
+    fields[fields.index("subcategory")] = "subcategory__source_id"
+    config = {
+        "model": "shop.Product",
+        "fields": fields,
+        "headers": HEADER,
+        "ordering": ["source_id"],
+        "path": f"export.{fmt}",
+    }
+    output = ExportRows(config).run(StepContext())
+    return output["rows"]
 
 
 def iex_resource(bulk: bool):
@@ -326,6 +353,9 @@ def worker(args) -> None:
 
     if args.phase == "first":
         prepare_database()
+    if args.phase == "export":
+        export_worker(data_dir, args.format)
+        return
     price = "200" if args.phase == "first" else "300"
     path = data_dir / f"products-{price}-{args.limit or args.rows}.{args.format}"
     connection.ensure_connection()
@@ -356,6 +386,22 @@ def worker(args) -> None:
     )
 
 
+def export_worker(data_dir: Path, fmt: str) -> None:
+    """Export the products in this process and print its figures as JSON."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    from steps import export_rows  # noqa: F401
+
+    cpu = time.process_time()
+    start = time.perf_counter()
+    rows = run_export(data_dir, fmt)
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "rows": rows, "peak_mb": peak}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -380,6 +426,12 @@ def main() -> None:
         default=1,
         help="Run each contender N times and keep the fastest (a busy machine).",
     )
+    parser.add_argument(
+        "--memory-rows",
+        type=int,
+        help="Instead of the contest, import N rows with the step and export "
+        "them, each in a process of its own, and print their peak memory.",
+    )
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--phase", help=argparse.SUPPRESS)
@@ -396,6 +448,9 @@ def main() -> None:
     databases = args.database or ["sqlite"]
     formats = args.format or ["csv", "xlsx"]
     contenders = args.contender or list(CONTENDERS)
+    if args.memory_rows:
+        measure_memory(args.memory_rows, databases, formats)
+        return
     with tempfile.TemporaryDirectory(prefix="import-bench-") as folder:
         data_dir = Path(folder)
         for price in ("200", "300"):
@@ -406,6 +461,37 @@ def main() -> None:
             create_database(database)
             for fmt in formats:
                 report(database, fmt, contenders, args, data_dir)
+
+
+def measure_memory(rows: int, databases: list, formats: list) -> None:
+    """Import ``rows`` products with the step, then export them; print peaks.
+
+    Each format of ``formats`` is imported, then exported.
+
+    Each import and each export runs in a fresh process, whose peak RSS is
+    what it reports: Python, Django and the step's modules included.
+    """
+    with tempfile.TemporaryDirectory(prefix="import-bench-") as folder:
+        data_dir = Path(folder)
+        make_files(rows, data_dir, "200", tuple(formats))
+        for database in databases:
+            create_database(database)
+            label = "SQLite" if database == "sqlite" else "PostgreSQL"
+            jobs = [("step", "first", fmt) for fmt in formats]
+            jobs += [("step", "export", fmt) for fmt in formats]
+            for contender, phase, fmt in jobs:
+                result = run_worker(
+                    database, fmt, contender, phase, None, data_dir, rows
+                )
+                if result is None:
+                    continue
+                what = "import" if phase == "first" else "export"
+                print(
+                    f"  {label} {what} {fmt:4} {result['rows']:,} rows: "
+                    f"{result['rows'] / result['seconds']:7,.0f} rows/s  "
+                    f"peak {result['peak_mb']:4.0f} MB",
+                    flush=True,
+                )
 
 
 def create_database(database: str) -> None:
