@@ -19,6 +19,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Q, UniqueConstraint
 from django.db.models.base import DEFERRED
+from django.db.models.expressions import RawSQL
 from django.db.models.signals import pre_init
 from django.utils.translation import gettext as _
 
@@ -119,6 +120,13 @@ class RowWriter:
         self.allowed_many = {r.name for r in self.many_rules if r.name in names}
         self.upsert = upsert_possible(model, key)
         self.new_object = ObjectFactory(model)
+        # Existing rows are read as tuples of every concrete field, in the
+        # model's order, and made instances only if they are to be written.
+        self.attnames = [f.attname for f in model._meta.concrete_fields]
+        self.position = {name: n for n, name in enumerate(self.attnames)}
+        self.key_positions = [self.position[name] for name in self.key_attnames]
+        self.pk_position = self.position[model._meta.pk.attname]
+        self.db = None
 
     def write(self, segment: list[PendingRow]) -> list[tuple[int, RowRejected]]:
         """Write ``segment``; set each row's outcome; return rejected rows.
@@ -130,19 +138,25 @@ class RowWriter:
         if not segment:
             return []
         existing = self._existing([row.key for row in segment])
-        current = self._current_many([obj.pk for obj in existing.values()])
+        pk = self.pk_position
+        current = self._current_many([stored[pk] for stored in existing.values()])
         self.current = current
         rejected, creates, updates = [], [], []
         for row in segment:
-            obj = existing.get(row.key)
-            problem = self._classify(row, obj, current, creates, updates)
+            stored = existing.get(row.key)
+            problem = self._classify(row, stored, current, creates, updates)
             if problem is not None:
                 rejected.append((row.number, problem))
         rejected += self._save(creates, updates)
         return rejected
 
-    def _classify(self, row, obj, current, creates, updates) -> RowRejected | None:
-        if obj is None:
+    def _classify(self, row, stored, current, creates, updates) -> RowRejected | None:
+        """Sort ``row`` into ``creates`` or ``updates``, or set it unchanged.
+
+        ``stored`` is the existing row's values as :meth:`_existing` reads
+        them, or ``None``; ``current`` its ManyToMany links.
+        """
+        if stored is None:
             if self.action == "update_only":
                 return RowRejected(
                     _("no existing row has the key %(key)s.") % {"key": _show(row.key)},
@@ -159,37 +173,76 @@ class RowWriter:
         if self.action == "skip_existing":
             row.outcome = "unchanged"
             return None
+        allowed, position = self.allowed, self.position
         changes = {
             a: v
             for a, v in row.values.items()
-            if a in self.allowed and getattr(obj, a) != v
+            if a in allowed and stored[position[a]] != v
         }
         # An update leaves the links of fields outside update_fields alone.
         row.many = {n: v for n, v in row.many.items() if n in self.allowed_many}
+        pk = stored[self.pk_position]
         many_changed = {
             r.name
             for r in self.many_rules
-            if r.name in row.many
-            and row.many[r.name] != current.get((r.name, obj.pk), [])
+            if r.name in row.many and row.many[r.name] != current.get((r.name, pk), [])
         }
         if not changes and not many_changed:
             row.outcome = "unchanged"
             return None
+        obj = self.model.from_db(self.db, self.attnames, stored)
         for attname, value in changes.items():
             setattr(obj, attname, value)
         updates.append((row, obj, set(changes)))
         return None
 
-    def _existing(self, keys: list[tuple]) -> dict[tuple, Any]:
+    def _existing(self, keys: list[tuple]) -> dict[tuple, tuple]:
+        """Return the stored rows that ``keys`` name, by key.
+
+        Each row is a tuple of every concrete field's value, in the order
+        of ``self.attnames``: reading tuples costs about a third less than
+        reading instances, and most rows of a re-import are never written.
+        """
         manager = self.model._default_manager
         attnames = self.key_attnames
         if len(attnames) == 1:
-            found = manager.filter(**{f"{attnames[0]}__in": [k[0] for k in keys]})
+            values = self._in_values([k[0] for k in keys], manager.db)
+            found = manager.filter(**{f"{attnames[0]}__in": values})
         else:
             found = manager.filter(
                 reduce(or_, (Q(**dict(zip(attnames, key))) for key in keys))
             )
-        return {tuple(getattr(obj, a) for a in attnames): obj for obj in found}
+        # The model's default ordering would only make the database sort.
+        found = found.order_by()
+        self.db = found.db
+        positions = self.key_positions
+        if len(positions) == 1:
+            (at,) = positions
+            return {(row[at],): row for row in found.values_list(*self.attnames)}
+        return {
+            tuple(row[n] for n in positions): row
+            for row in found.values_list(*self.attnames)
+        }
+
+    def _in_values(self, values: list, alias: str) -> list | RawSQL:
+        """Return ``values`` as the right-hand side of the key's ``__in``.
+
+        On PostgreSQL, a key of a plain integer, UUID or text type is sent
+        as one array, ``IN (SELECT unnest(%s::integer[]))``: a thousand
+        parameters cost more to prepare and quote than the query costs to
+        run. Any other key, or database, gets the list as it is.
+        """
+        connection = connections[alias]
+        model_field = self.model._meta.get_field(self.key[0])
+        if (
+            connection.vendor != "postgresql"
+            or model_field.get_internal_type() not in _ARRAY_KEY_TYPES
+            or getattr(model_field, "db_collation", None)
+        ):
+            return values
+        prepared = [model_field.get_db_prep_value(v, connection) for v in values]
+        cast = model_field.cast_db_type(connection)
+        return RawSQL(f"SELECT unnest(%s::{cast}[])", [prepared])
 
     def _current_many(self, pks: list) -> dict[tuple[str, Any], list]:
         """Return ``(field name, pk)`` → sorted target pks of existing objects."""
@@ -261,7 +314,7 @@ class RowWriter:
     def _fetch_pks(self, creates: list) -> None:
         found = self._existing([row.key for row, _obj, _fields in creates])
         for row, obj, _fields in creates:
-            obj.pk = found[row.key].pk
+            obj.pk = found[row.key][self.pk_position]
 
     def _write_many(self, work: list) -> None:
         """Add and remove the ManyToMany links of ``work`` in bulk."""
@@ -410,6 +463,24 @@ class ObjectFactory:
         )
         return _MADE_EACH_TIME if made else model_field.get_default()
 
+
+#: Key field types whose values PostgreSQL takes as one array of the type.
+_ARRAY_KEY_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "CharField",
+        "IntegerField",
+        "PositiveBigIntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SmallAutoField",
+        "SmallIntegerField",
+        "TextField",
+        "UUIDField",
+    }
+)
 
 #: Stands for a default that is made anew for each instance.
 _MADE_EACH_TIME = object()

@@ -161,3 +161,94 @@ def test_the_object_factory_makes_what_the_model_makes_from_keywords(make_catego
 
 def fields_of(obj) -> dict:
     return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+AWKWARD_CODES = ['"a,b"', '"say ""hi"""', "{x}", "back\\slash", "NULL", "ümlaut"]
+
+
+def test_stored_rows_are_found_by_text_keys_that_need_quoting(put_file, db):
+    # Given tags whose codes hold a comma, quotes, braces, a backslash, the
+    # word NULL and a non-ASCII letter, imported once
+    rows = [f"{code},Tag {n},{n}" for n, code in enumerate(AWKWARD_CODES)]
+    run(tag_import(put_file("tags.csv", tags_csv(*rows))))
+
+    # When the same file, with the last weight changed, is imported again
+    rows[-1] = f"{AWKWARD_CODES[-1]},Tag 5,50"
+    ctx, _output = run(tag_import(put_file("tags.csv", tags_csv(*rows))))
+
+    # Then every row was matched to its stored tag, and one was updated
+    assert ctx.count_dict() == {"created": 0, "updated": 1, "unchanged": 5, "failed": 0}
+    assert tags()["ümlaut"] == ("Tag 5", 50)
+    assert {"a,b", 'say "hi"', "{x}", "back\\slash", "NULL"} < set(tags())
+
+
+def test_stored_rows_are_found_by_a_uuid_key(put_file, db):
+    # Given categories imported by their GUID
+    source = put_file("categories.csv", CATEGORIES_BY_GUID)
+    config = {
+        "source": source,
+        "model": "shop.Category",
+        "key": ["guid"],
+        "fields": {
+            "source_id": "id",
+            "name": "name",
+            "guid": "guid",
+            "modified_at": "modified",
+        },
+    }
+    run(config)
+
+    # When a file renames the second category and is imported again
+    renamed = CATEGORIES_BY_GUID.replace("2,Parts", "2,Components")
+    ctx, _output = run({**config, "source": put_file("categories.csv", renamed)})
+
+    # Then the renamed row was matched by its GUID and updated in place
+    assert ctx.count_dict() == {"created": 0, "updated": 1, "unchanged": 2, "failed": 0}
+    assert Category.objects.get(source_id=2).name == "Components"
+
+
+CATEGORIES_BY_GUID = (
+    "id,name,guid,modified\n"
+    "1,Bikes,cfbda25c-df71-47a7-b81b-64ee161aa37c,2024-01-01 00:00\n"
+    "2,Parts,c657828d-d808-4aba-91a3-af2ce02300e9,2024-01-01 00:00\n"
+    "3,Gear,b5f9ba42-b69b-4fdd-b2ec-57fb7b42e3cf,2024-01-01 00:00\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "write"), [(["code"], "bulk"), (["label"], "bulk"), (["code"], "save")]
+)
+def test_an_update_keeps_the_stored_values_of_unmapped_fields(key, write, put_file, db):
+    # Given two imported tags, one of which has a running total the file
+    # does not map
+    run(tag_import(put_file("t.csv", tags_csv("A,Apple,1", "B,Banana,2"))))
+    Tag.objects.filter(code="B").update(running_total=40)
+
+    # When B's weight changes, written by upsert, bulk_update or save()
+    source = put_file("t.csv", tags_csv("A,Apple,1", "B,Banana,3"))
+    ctx, _output = run(tag_import(source, key=key, write=write))
+
+    # Then B has its new weight and still its running total
+    assert ctx.count_dict() == {"created": 0, "updated": 1, "unchanged": 1, "failed": 0}
+    assert Tag.objects.values_list("weight", "running_total").get(code="B") == (3, 40)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="The array is PostgreSQL's alone."
+)
+def test_postgresql_is_sent_a_batchs_keys_as_one_array(put_file, db):
+    # Given a file of 300 new tags
+    rows = [f"T{n},Tag {n},{n}" for n in range(300)]
+    source = put_file("tags.csv", tags_csv(*rows))
+
+    # When it is imported
+    with CaptureQueriesContext(connection) as queries:
+        run(tag_import(source))
+
+    # Then the stored tags were looked for with one array, not 300 values
+    [select] = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith('SELECT "TESTAPP_TAG"')
+    ]
+    assert "unnest('{T0,T1,T2," in select
