@@ -362,6 +362,7 @@ class TableReader(Reader):
         self.last_column = last_column
         self.column_names = column_names
         self.strict = strict
+        self.range_ended = False
         self._header_width = 0
 
     def read_cells(self) -> Iterator[tuple[int, list]]:
@@ -387,10 +388,31 @@ class TableReader(Reader):
         """
         rows = iter(self.read_cells())
         keys = self._find_header(rows) if self.header else []
-        if keys is None:
-            self._columns_known = True
-            return
+        if keys is not None:
+            yield from self.data_rows(rows, keys)
+        self._columns_known = True
 
+    def data_rows(self, rows: Iterable[tuple[int, list]], keys: list) -> Iterator[Row]:
+        """Yield the rows of numbered cells that follow the header.
+
+        A reader that reads its data rows in batches hands each batch here
+        when the batch needs checks row by row; the count of rows, the
+        column keys and the end of the range carry over between calls.
+
+        Args:
+            rows: ``(row number, cells)`` pairs after the header, in order.
+            keys: The column keys; for a file without a header, empty
+                until the first data row sets them.
+
+        Returns:
+            An iterator of :class:`Row`; :attr:`range_ended` is ``True``
+            once it has stopped at the end of the range or at a blank row
+            (``stop_at_blank``).
+
+        Raises:
+            ParseError: If ``strict`` and a row does not fit the header.
+            LimitError: If there are more than ``max_rows`` rows.
+        """
         # This loop runs once per row of files of millions of rows: the
         # options are read once, and a row no wider than the header takes
         # the shortest path; wider rows, and strict reading, go to _values.
@@ -404,6 +426,7 @@ class TableReader(Reader):
         tuple_new = _tuple_new
         for number, cells in rows:
             if number > last_row:
+                self.range_ended = True
                 break
             if number < first_row:
                 continue
@@ -418,6 +441,7 @@ class TableReader(Reader):
                 is_blank(cells)
             ):
                 if self.stop_at_blank:
+                    self.range_ended = True
                     break
                 if self.skip_blank:
                     continue
@@ -434,7 +458,6 @@ class TableReader(Reader):
             else:
                 values = self._values(keys, cells, number)
             yield tuple_new(Row, (number, values, sheet))
-        self._columns_known = True
 
     def label(self, index: int) -> str:
         """Name the column at ``index`` of the range for a message.

@@ -10,13 +10,14 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
-from itertools import chain
+from itertools import chain, islice, repeat
+from operator import countOf, itemgetter
 from types import SimpleNamespace
 from typing import IO, Any
 
-from formats.base import TableReader
+from formats.base import Row, TableReader
 from formats.decoding import CHUNK_SIZE, TextSource
 from formats.delimited import join_record, sniff_delimiter, split_records
 from formats.errors import EncodingError, FormatError, LimitError, ParseError
@@ -29,6 +30,12 @@ _LINE_ENDS = (None, "\n", "\r\n", "\r")
 # Codecs that encode each record alone the same as in a stream.
 _STATELESS = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252"})
 _SAMPLE_LINES = 20
+# Most records taken from Python's csv at once by CsvReader.read_rows.
+BATCH_ROWS = 256
+_FIRST = itemgetter(0)
+_NO_SHEET = repeat(None)
+# tuple.__new__ builds a Row without the Python __new__ of its constructor.
+_tuple_new = tuple.__new__
 
 
 def _check_text_option(option: str, value: object, *, single: bool = False) -> None:
@@ -50,6 +57,19 @@ def _check_text_option(option: str, value: object, *, single: bool = False) -> N
 def _raising(error: Exception) -> Iterator[str]:
     yield from ()
     raise error
+
+
+def _first_lines(batch: list[list[str]], read: int) -> tuple[list[int], int]:
+    # A record spans one line more than its fields hold line breaks (LF,
+    # CRLF or CR: the breaks the lines were split at). The fields are
+    # joined by a space so that a CR ending one and an LF starting the
+    # next do not count as one CRLF.
+    numbers = []
+    for fields in batch:
+        numbers.append(read + 1)
+        text = " ".join(fields)
+        read += 1 + text.count("\n") + text.count("\r") - text.count("\r\n")
+    return numbers, read
 
 
 class CsvReader(TableReader):
@@ -117,15 +137,48 @@ class CsvReader(TableReader):
             ParseError: If the quoting is malformed.
             LimitError: If a field, line or record is too long.
         """
+        lines = self._lines()
+        if self._csv_reads_dialect():
+            return self._numbered(self._records(lines))
+        return self._read_with_splitter(lines, self.record_terminator or "\n")
+
+    def read_rows(self) -> Iterator[Row]:
+        """Yield the data rows, building the usual ones in batches.
+
+        Records read by Python's :mod:`csv` are taken a batch at a time
+        (about one chunk of text). A batch of records that each start a
+        line of their own, fill every column of the header and do not
+        start blank, all within the data range and the row cap, becomes
+        rows without a Python step per row; any other batch goes through
+        :meth:`formats.base.TableReader.data_rows` row by row. Both give
+        the same rows.
+
+        Returns:
+            An iterator of :class:`formats.Row`.
+
+        Raises:
+            HeaderError: If the header row is missing or its names are not
+                usable.
+            ParseError: If the quoting is malformed, or ``strict`` and a
+                row does not fit the header.
+            EncodingError: On the line that holds undecodable bytes, after
+                the rows before it.
+            LimitError: If a field or line is too long, or there are more
+                than ``max_rows`` rows.
+        """
+        sliced = self.first_column > 1 or self.last_column is not None
+        if self.strict or sliced or not self._csv_reads_dialect():
+            return super().read_rows()
+        return chain.from_iterable(self._row_batches())
+
+    def _lines(self) -> Iterator[str]:
         source = TextSource(self.fileobj, encoding=self.encoding, name=self.name)
         self.encoding = source.encoding
-        lines: Iterator[str] = chain.from_iterable(source.batches())
+        self._chunk_lines = 64
+        lines: Iterator[str] = chain.from_iterable(self._measured(source.batches()))
         if self.delimiter is None:
             lines = self._sniff(lines)
-        terminator = self.record_terminator
-        if len(self.delimiter) == 1 and terminator in _LINE_ENDS:
-            return self._read_with_csv(lines)
-        return self._read_with_splitter(lines, terminator or "\n")
+        return lines
 
     def _sniff(self, lines: Iterator[str]) -> Iterator[str]:
         sample: list[str] = []
@@ -143,19 +196,97 @@ class CsvReader(TableReader):
         self.delimiter = sniff_delimiter(sample, self.quotechar)
         return chain(sample, lines)
 
-    def _read_with_csv(self, lines: Iterator[str]) -> Iterator[tuple[int, list]]:
+    def _measured(self, batches: Iterator[list[str]]) -> Iterator[list[str]]:
+        # A batch of records holds about as many records as the last chunk
+        # held lines, so that a file of long records is not held whole.
+        for batch in batches:
+            self._chunk_lines = len(batch)
+            yield batch
+
+    def _csv_reads_dialect(self) -> bool:
+        # The delimiter is sniffed, if need be, as one character.
+        one_char = self.delimiter is None or len(self.delimiter) == 1
+        return one_char and self.record_terminator in _LINE_ENDS
+
+    def _records(self, lines: Iterator[str]) -> Any:
         if self.quotechar is None:
             dialect = {"quoting": csv.QUOTE_NONE}
         else:
             dialect = {"quotechar": self.quotechar, "doublequote": True}
-        reader = csv.reader(lines, delimiter=self.delimiter, strict=True, **dialect)
-        previous = 0
+        return csv.reader(lines, delimiter=self.delimiter, strict=True, **dialect)
+
+    def _numbered(self, records: Any) -> Iterator[tuple[int, list]]:
+        previous = records.line_num
         try:
-            for fields in reader:
+            for fields in records:
                 yield previous + 1, fields
-                previous = reader.line_num
+                previous = records.line_num
         except csv.Error as error:
             raise self._csv_error(error, previous + 1) from error
+
+    def _row_batches(self) -> Iterator[Iterable[Row]]:
+        records = self._records(self._lines())
+        keys = self._find_header(self._numbered(records)) if self.header else []
+        if keys is None:
+            self._columns_known = True
+            return
+        read = records.line_num
+        while not self.range_ended:
+            batch, error = self._take_batch(records)
+            if not batch and error is None:
+                break
+            numbers: Sequence[int]
+            if error is None and records.line_num - read == len(batch):
+                # Each record is one line: the usual case, numbered at once.
+                numbers = range(read + 1, records.line_num + 1)
+            else:
+                numbers, read = _first_lines(batch, read)
+            if error is None:
+                read = records.line_num
+            yield self._batch_rows(batch, numbers, keys)
+            if self.range_ended:
+                # The row-by-row loop would have stopped before reading
+                # whatever went wrong after the range.
+                break
+            if isinstance(error, csv.Error):
+                raise self._csv_error(error, read + 1) from error
+            if error is not None:
+                raise error
+            if self._columns_known:
+                keys = self._columns
+        self._columns_known = True
+
+    def _take_batch(self, records: Any) -> tuple[list[list[str]], Exception | None]:
+        batch: list[list[str]] = []
+        try:
+            # list.extend keeps the records it took before an error, so the
+            # rows before a bad line still come first.
+            batch.extend(islice(records, min(self._chunk_lines, BATCH_ROWS)))
+        except (csv.Error, FormatError) as error:
+            return batch, error
+        return batch, None
+
+    def _batch_rows(
+        self, batch: list[list[str]], numbers: Sequence[int], keys: list
+    ) -> Iterable[Row]:
+        # Every check runs in C over the whole batch; a batch that fails
+        # one is read row by row, which finds the row that needs care.
+        width = len(keys)
+        usual = (
+            numbers.__class__ is range
+            and width > 0
+            and self._columns_known
+            and numbers[0] >= self.first_row
+            and (self.last_row is None or numbers[-1] <= self.last_row)
+            and (self.max_rows is None or self._count + len(batch) <= self.max_rows)
+            and countOf(map(len, batch), width) == len(batch)
+            and all(map(str.strip, map(_FIRST, batch)))
+        )
+        if not usual:
+            return self.data_rows(zip(numbers, batch), keys)
+        self._count += len(batch)
+        values = map(dict, map(zip, repeat(keys), batch))
+        return map(_tuple_new, repeat(Row), zip(numbers, values, _NO_SHEET))
 
     def _csv_error(self, error: csv.Error, row: int) -> FormatError:
         text = str(error)
