@@ -13,7 +13,8 @@ arbitrary module::
 ``MODELS`` lists app labels (every model of the app) and ``app.Model``
 labels. ``CALLABLES`` lists modules (and packages, with everything in
 them) from which row hooks, handlers, datasets and exceptions named in
-``retry_on`` may be imported. Either left out, or ``None``, allows
+``retry_on`` may be imported; what is named must also be defined there,
+not merely imported into an allowed module. Either left out, or ``None``, allows
 everything, as before the setting existed.
 """
 
@@ -46,11 +47,25 @@ def import_callable(path: str) -> Any:
             be imported; the message says which.
     """
     allowed = _setting("CALLABLES")
-    if allowed is not None and not any(
-        path == entry or path.startswith(entry + ".") for entry in allowed
-    ):
+    if allowed is not None and not _inside(path, allowed):
         raise ImportError(
             _("%(path)r is not in a module SYNCFLOW['CALLABLES'] allows (%(allowed)s).")
             % {"path": path, "allowed": ", ".join(allowed) or _("none")}
         )
-    return import_string(path)
+    found = import_string(path)
+    # An allowed module may import something from elsewhere (say, Django's
+    # call_command); what counts is the module that defines it.
+    home = getattr(found, "__module__", None)
+    if allowed is not None and isinstance(home, str) and not _inside(home, allowed):
+        raise ImportError(
+            _(
+                "%(path)r is defined in %(home)r, which SYNCFLOW['CALLABLES'] "
+                "does not allow (%(allowed)s)."
+            )
+            % {"path": path, "home": home, "allowed": ", ".join(allowed)}
+        )
+    return found
+
+
+def _inside(path: str, allowed: list[str]) -> bool:
+    return any(path == entry or path.startswith(entry + ".") for entry in allowed)

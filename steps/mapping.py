@@ -45,6 +45,7 @@ from django.db import models
 from django.utils.translation import gettext as _
 
 # The step imports the cleaner from here, with the rest of the mapping.
+from .allow import model_allowed
 from .cleaning import make_cleaner  # noqa: F401
 from .converters import apply_converters, get_converter
 from .errors import RowRejected
@@ -267,6 +268,14 @@ def _check_relation(rule: FieldRule, invalid) -> None:
         return
     if rule.missing == "null" and not model_field.null and not rule.many:
         raise invalid(_("'missing': 'null' needs a field that can be null."))
+    if rule.missing == "create" and not model_allowed(model_field.related_model):
+        raise invalid(
+            _(
+                "'missing': 'create' would create %(target)s rows, and "
+                "SYNCFLOW['MODELS'] does not allow that model."
+            ),
+            target=model_field.related_model._meta.label,
+        )
     if not isinstance(rule.separator, str) or not rule.separator:
         raise invalid(_("'separator' must be a non-empty string."))
     target = model_field.related_model

@@ -135,8 +135,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Errbacks reach the tasks of chord headers too (the coming Celery default).
 CELERY_TASK_ALLOW_ERROR_CB_ON_CHORD_HEADER = True
 
-SYNCFLOW = {}
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

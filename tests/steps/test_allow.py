@@ -74,6 +74,28 @@ def test_a_module_prefix_does_not_allow_a_module_that_merely_starts_alike(allow,
         ImportRows(tag_import(SOURCE, row_hook="tests.steps.hooks.slow"))
 
 
+def test_code_merely_imported_into_an_allowed_module_is_refused(allow, db):
+    # Given only the test hooks allowed; they import RowRejected from steps
+    allow(callables=["tests.steps.hooks"])
+
+    # When a config names the imported class through the hooks module
+    with pytest.raises(ConfigError) as caught:
+        ImportRows(tag_import(SOURCE, row_hook="tests.steps.hooks.RowRejected"))
+
+    # Then it is refused, naming where the class really lives
+    assert str(caught.value) == (
+        "row_hook: 'tests.steps.hooks.RowRejected' is defined in 'steps.errors', "
+        "which SYNCFLOW['CALLABLES'] does not allow (tests.steps.hooks)."
+    )
+
+
+def test_the_demo_keeps_step_configs_to_the_shop(db):
+    # The tests widen the lists; the demo's own settings must not undo them.
+    from bikeshop import settings as demo
+
+    assert demo.SYNCFLOW == {"MODELS": ["shop"], "CALLABLES": ["shop"]}
+
+
 def test_a_dataset_outside_the_allowed_modules_is_refused(allow, db):
     allow(callables=["shop"])
     config = tag_import({"dataset": "tests.steps.datasets.fruit"})
@@ -104,3 +126,27 @@ def test_a_handler_outside_the_allowed_modules_is_refused_by_the_loader(allow, d
 
     assert "tests.testapp.handlers.before_step" in str(caught.value)
     assert "SYNCFLOW['CALLABLES']" in str(caught.value)
+
+
+def test_missing_create_is_refused_for_a_target_outside_the_allowed_models(allow, db):
+    # Given subcategories allowed, but not the categories they link to
+    allow(models=["shop.Subcategory"])
+    config = {
+        "source": SOURCE,
+        "model": "shop.Subcategory",
+        "key": ["source_id"],
+        "fields": {
+            "source_id": "source_id",
+            "category": {"column": "category", "lookup": "name", "missing": "create"},
+            "name": "name",
+        },
+    }
+
+    # When a config would create missing categories
+    with pytest.raises(ConfigError) as caught:
+        ImportRows(config)
+
+    # Then it is refused, naming the field and the model
+    assert "field 'category': 'missing': 'create' would create shop.Category rows" in (
+        str(caught.value)
+    )

@@ -209,8 +209,13 @@ def test_a_foreign_key_is_found_by_several_fields_in_one_query(put_file, db):
     assert len(lookups) == 1
 
 
-def test_missing_create_creates_the_target_once(put_file, db):
-    # Given two permissions of a content type that does not exist yet
+def test_missing_create_creates_the_target_once(put_file, settings, db):
+    # Given content types among the models configs may name, and two
+    # permissions of a content type that does not exist yet
+    settings.SYNCFLOW = {
+        **settings.SYNCFLOW,
+        "MODELS": [*settings.SYNCFLOW["MODELS"], "contenttypes"],
+    }
     source = put_file(
         "permissions.csv",
         "name,app,model,codename\n"
