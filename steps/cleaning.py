@@ -7,6 +7,7 @@ cleans every cell of every row.
 """
 
 import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -36,6 +37,14 @@ def convert(rule: "FieldRule", raw: Any) -> Any:
             field's own.
     """
     model_field = rule.model_field
+    problem = type_problem(model_field, raw)
+    if problem is not None:
+        raise RowRejected(
+            _("field %(field)r: %(error)s") % {"field": rule.name, "error": problem},
+            column=rule.label,
+            value=raw,
+            code="invalid",
+        )
     if raw is None and not model_field.null and model_field.empty_strings_allowed:
         raw = ""
     timed = isinstance(model_field, models.DateTimeField)
@@ -54,6 +63,37 @@ def convert(rule: "FieldRule", raw: Any) -> Any:
     if timed and value is not None and timezone.is_naive(value) and _use_tz():
         value = timezone.make_aware(value)
     return value
+
+
+def type_problem(model_field: models.Field, raw: Any) -> str | None:
+    """Say why ``raw`` cannot be a value of ``model_field``, or return ``None``.
+
+    Django's fields convert what they are given where they can: ``2.7``
+    becomes ``2`` in an ``IntegerField``, ``True`` becomes ``1``, and a list
+    becomes its ``repr`` in a ``CharField``. A CSV cell is text and cannot
+    arrive as any of these, but spreadsheet and JSON values can, and such a
+    conversion would lose data without a word, so these are refused:
+
+    * a list or an object (dict), except for a ``JSONField``;
+    * a boolean, for a number field;
+    * a float or ``Decimal`` with a fraction, for an integer field.
+    """
+    if isinstance(raw, (list, dict)) and not isinstance(model_field, models.JSONField):
+        found = _("a list") if isinstance(raw, list) else _("an object")
+        return _("expected a single value, found %(found)s.") % {"found": found}
+    if isinstance(raw, bool) and isinstance(model_field, _NUMBER_FIELDS):
+        return _("expected a number, found the boolean %(value)s.") % {"value": raw}
+    if isinstance(raw, (float, Decimal)) and isinstance(model_field, models.IntegerField):
+        try:
+            whole = raw == int(raw)
+        except (ArithmeticError, ValueError):
+            whole = False
+        if not whole:
+            return _("expected a whole number, found %(value)s.") % {"value": raw}
+    return None
+
+
+_NUMBER_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField)
 
 
 def _aware(raw: Any) -> Any:
@@ -94,6 +134,8 @@ def make_cleaner(rule: "FieldRule"):
 
     def clean(raw: Any) -> Any:
         if raw is None or (timed and not isinstance(raw, str)):
+            return convert(rule, raw)
+        if raw.__class__ is not str and type_problem(model_field, raw) is not None:
             return convert(rule, raw)
         try:
             value = to_python(raw)

@@ -1,5 +1,7 @@
 """Cleaning a mapped value by its model field, on the quick path and the sure one."""
 
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
@@ -16,6 +18,15 @@ REFUSED = {
     "a price of more than 12 digits": ("list_price", "1234567890123.5"),
     "a price that is no number": ("list_price", "cheap"),
     "an empty name": ("name", ""),
+    "a stock level with a fraction": ("safety_stock_level", 2.7),
+    "a stock level as a Decimal with a fraction": (
+        "safety_stock_level",
+        Decimal("-3.99"),
+    ),
+    "a stock level given as a boolean": ("safety_stock_level", True),
+    "a price given as a boolean": ("list_price", False),
+    "a name given as a list": ("name", ["J", 2]),
+    "a name given as an object": ("name", {"a": [1, 2]}),
 }
 
 
@@ -87,3 +98,40 @@ def test_a_validator_of_the_field_itself_still_runs_on_the_quick_path(db):
     assert "less than or equal to 10" in past_callable[0]
     assert "less than or equal to 20" in past_both[0]
     assert past_both[1] == "max_value"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("safety_stock_level", 2.7, "expected a whole number, found 2.7."),
+        ("safety_stock_level", True, "expected a number, found the boolean True."),
+        ("name", ["J", 2], "expected a single value, found a list."),
+        ("name", {"a": 1}, "expected a single value, found an object."),
+    ],
+)
+def test_a_spreadsheet_or_json_value_is_not_converted_with_a_loss(
+    name, raw, message, db
+):
+    # Given a value Django's field would silently turn into another
+    [rule] = parse_mapping(Product, {name: name})
+
+    # When it is cleaned
+    text, code = refusal(make_cleaner(rule), raw)
+
+    # Then it is refused, saying what was expected and what was found
+    assert (text, code) == (f"field {name!r}: {message}", "invalid")
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("safety_stock_level", 3.0, 3),
+        ("safety_stock_level", Decimal("4.000"), 4),
+        ("list_price", 2.5, Decimal("2.5")),
+        ("name", 1234, "1234"),
+    ],
+)
+def test_typed_values_that_lose_nothing_are_taken(name, raw, expected, db):
+    [rule] = parse_mapping(Product, {name: name})
+
+    assert make_cleaner(rule)(raw) == convert(rule, raw) == expected

@@ -118,6 +118,29 @@ def test_a_json_object_without_a_mapped_key_is_rejected_on_its_own(put_file, db)
     )
 
 
+def test_json_values_that_would_lose_data_are_rejected_at_their_row(put_file, db):
+    # Given JSON tags: a fractional weight, a boolean weight, a list as a
+    # label, and one good tag
+    source = put_file(
+        "tags.json",
+        '[{"code": "A", "label": "Apple", "weight": 2.7},'
+        ' {"code": "B", "label": "Banana", "weight": true},'
+        ' {"code": "C", "label": ["J", 2], "weight": 1},'
+        ' {"code": "D", "label": "Date", "weight": 4.0}]',
+    )
+
+    # When they are imported
+    ctx = import_tags(source, {"code": "code", "label": "label", "weight": "weight"})
+
+    # Then only the good tag is stored, and each other row says what it held
+    assert list(Tag.objects.values_list("code", "weight")) == [("D", 4)]
+    assert [(r.row, r.column, r.message) for r in ctx.rejected] == [
+        (1, "weight", "field 'weight': expected a whole number, found 2.7."),
+        (2, "weight", "field 'weight': expected a number, found the boolean True."),
+        (3, "label", "field 'label': expected a single value, found a list."),
+    ]
+
+
 def test_null_values_are_read_as_no_value(put_file, db):
     # Given weights written as "n/a" and "-"
     source = put_file("tags.csv", "code,label,weight\nA,Apple,n/a\nB,Banana,-\nC,C,3\n")
