@@ -128,8 +128,17 @@ class RowWriter:
         self.pk_position = self.position[model._meta.pk.attname]
         self.db = None
 
-    def write(self, segment: list[PendingRow]) -> list[tuple[int, RowRejected]]:
+    def write(
+        self, segment: list[PendingRow], *, again: bool = True
+    ) -> list[tuple[int, RowRejected]]:
         """Write ``segment``; set each row's outcome; return rejected rows.
+
+        Another writer (a parallel chunk, another run) may store a row with
+        the same key between the moment this one reads the stored rows and
+        the moment it inserts: the insert then breaks the unique key. When
+        that happens, the rows are matched again against what is stored
+        now, once (``again``), so they update what the other writer
+        stored instead of being refused as duplicates.
 
         Returns:
             ``(row number, RowRejected)`` for each row that could not be
@@ -137,6 +146,7 @@ class RowWriter:
         """
         if not segment:
             return []
+        self.again = again
         existing = self._existing([row.key for row in segment])
         pk = self.pk_position
         current = self._current_many([stored[pk] for stored in existing.values()])
@@ -147,8 +157,10 @@ class RowWriter:
             problem = self._classify(row, stored, current, creates, updates)
             if problem is not None:
                 rejected.append((row.number, problem))
-        rejected += self._save(creates, updates)
-        return rejected
+        saved = self._save(creates, updates)
+        if saved is _MATCH_AGAIN:
+            return self.write(segment, again=False)
+        return rejected + saved
 
     def _classify(self, row, stored, current, creates, updates) -> RowRejected | None:
         """Sort ``row`` into ``creates`` or ``updates``, or set it unchanged.
@@ -265,6 +277,13 @@ class RowWriter:
             with transaction.atomic():
                 self._save_in_bulk(creates, updates)
         except DatabaseError as exc:
+            if self._stored_meanwhile(creates):
+                logger.debug(
+                    "Rows of %s were stored meanwhile (%s); matching again",
+                    self.model._meta.label,
+                    exc,
+                )
+                return _MATCH_AGAIN
             # The segment broke a database constraint. Saving the rows one
             # by one, each in its own savepoint, ties the error to its row.
             logger.debug(
@@ -281,6 +300,16 @@ class RowWriter:
         for row, _obj, _fields in updates:
             row.outcome = "updated"
         return []
+
+    def _stored_meanwhile(self, creates: list) -> bool:
+        """Whether a row about to be created was stored by another writer.
+
+        Only asked once per :meth:`write` (``self.again``), after a write
+        failed and its savepoint was rolled back.
+        """
+        if not self.again or not creates:
+            return False
+        return bool(self._existing([row.key for row, _obj, _fields in creates]))
 
     def _save_in_bulk(self, creates: list, updates: list) -> None:
         manager = self.model._default_manager
@@ -357,6 +386,11 @@ class RowWriter:
                 if created:
                     obj.pk = None
                     obj._state.adding = True
+                    if self._stored_meanwhile([(row, obj, fields)]):
+                        rejected += self.write([row], again=False)
+                        # It was True, or _stored_meanwhile would have said no.
+                        self.again = True
+                        continue
                 rejected.append((row.number, self._explain(obj, exc)))
                 continue
             row.outcome = "created" if created else "updated"
@@ -481,6 +515,9 @@ _ARRAY_KEY_TYPES = frozenset(
         "UUIDField",
     }
 )
+
+#: Returned by RowWriter._save when the rows are to be matched again.
+_MATCH_AGAIN: Any = object()
 
 #: Stands for a default that is made anew for each instance.
 _MADE_EACH_TIME = object()

@@ -101,6 +101,49 @@ def test_a_chunked_import_reads_each_row_once_and_keeps_its_errors(worker, scrat
     assert tags_again.unchanged == 248
 
 
+def test_chunks_that_repeat_keys_update_each_other_instead_of_refusing(
+    worker, scratch
+):
+    # Given 400 rows naming 100 codes, each code once in each of 4 chunks,
+    # slowed down and written in small batches so that chunks overlap and
+    # insert the same codes while the others' transactions are open (not
+    # on SQLite, which takes one writer at a time)
+    lines = ["code,label,weight"]
+    lines += [f"T{n % 100:03d},v{n},{n}" for n in range(1, 401)]
+    source = put(scratch, "chunked/repeats.csv", "\n".join(lines) + "\n")
+    repeats = flow(
+        "repeated-keys",
+        import_step(
+            "tags",
+            source=source,
+            model="testapp.Tag",
+            key=["code"],
+            fields={"code": "code", "label": "label", "weight": "weight"},
+            chunk_size=100,
+            batch_size=10,
+            row_hook="tests.steps.hooks.slow",
+        ),
+    )
+
+    # When they are imported
+    run = wait_for_run(start_run(repeats))
+
+    # Then no row was refused as a duplicate, each code is stored once, and
+    # with the values of one of its own rows
+    tags_run = step_runs(run)["tags"]
+    assert run.status == RunStatus.SUCCEEDED
+    assert not RowError.objects.filter(step_run=tags_run).exists()
+    assert tags_run.failed == 0
+    stored = dict(Tag.objects.values_list("code", "weight"))
+    assert len(stored) == 100
+    assert all(weight % 100 == int(code[1:]) for code, weight in stored.items())
+    assert stored == {
+        code: weight
+        for code, weight in stored.items()
+        if f"{code},v{weight},{weight}" in lines
+    }
+
+
 def test_a_worker_killed_mid_chunked_import_leaves_every_row_exactly_once(
     worker, scratch
 ):

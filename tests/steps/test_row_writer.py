@@ -9,7 +9,7 @@ from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
 from shop.models import Category, Product
-from steps.row_writer import ObjectFactory
+from steps.row_writer import ObjectFactory, RowWriter
 
 from tests.testapp.models import Tag
 
@@ -252,3 +252,32 @@ def test_postgresql_is_sent_a_batchs_keys_as_one_array(put_file, db):
         if q["sql"].lstrip().upper().startswith('SELECT "TESTAPP_TAG"')
     ]
     assert "unnest('{T0,T1,T2," in select
+
+
+@pytest.mark.parametrize("write", ["bulk", "save"])
+def test_a_row_another_writer_stores_meanwhile_is_updated_not_refused(
+    write, put_file, monkeypatch, db
+):
+    # Given another writer that stores tag B (weight 9) just after this
+    # import has looked for the stored rows, before it inserts
+    real_existing = RowWriter._existing
+    stored_meanwhile = []
+
+    def existing_then_another_writer(self, keys):
+        found = real_existing(self, keys)
+        if not stored_meanwhile:
+            stored_meanwhile.append(Tag.objects.create(code="B", label="B", weight=9))
+        return found
+
+    monkeypatch.setattr(RowWriter, "_existing", existing_then_another_writer)
+
+    # When a file of new tags A, B and C is imported
+    source = put_file("t.csv", tags_csv("A,Apple,1", "B,Banana,2", "C,Cherry,3"))
+    ctx, _output = run(tag_import(source, write=write))
+
+    # Then nothing is refused: B is updated over what the other writer
+    # stored, and each tag is stored once
+    assert ctx.rejected == []
+    assert tags() == {"A": ("Apple", 1), "B": ("Banana", 2), "C": ("Cherry", 3)}
+    assert ctx.count_dict() == {"created": 2, "updated": 1, "unchanged": 0, "failed": 0}
+
