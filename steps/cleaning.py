@@ -83,7 +83,8 @@ def type_problem(model_field: models.Field, raw: Any) -> str | None:
         return _("expected a single value, found %(found)s.") % {"found": found}
     if isinstance(raw, bool) and isinstance(model_field, _NUMBER_FIELDS):
         return _("expected a number, found the boolean %(value)s.") % {"value": raw}
-    if isinstance(raw, (float, Decimal)) and isinstance(model_field, models.IntegerField):
+    fraction_possible = isinstance(raw, (float, Decimal))
+    if fraction_possible and isinstance(model_field, models.IntegerField):
         try:
             whole = raw == int(raw)
         except (ArithmeticError, ValueError):

@@ -7,7 +7,7 @@ from flows.models import RunStatus, StepStatus
 from flows.recovery import apply_plan, plan_resume
 from flows.scheduler import start_run
 from tests.conftest import wait_for_run
-from tests.flows.helpers import flow, step, step_runs
+from tests.flows.helpers import flow, step, step_runs, wait_for_event
 from tests.testapp.kinds import chunk_log
 from tests.testapp.models import Event
 
@@ -137,6 +137,7 @@ def test_a_chunked_step_calls_its_step_handlers_once_each_in_order(worker):
     run = wait_for_run(start_run(handled))
 
     assert run.status == RunStatus.SUCCEEDED
+    wait_for_event("run_succeeded")
     assert [(name, key) for name, key, _detail in handler_events()] == [
         ("run_started", ""),
         ("step_started", "load"),
@@ -164,6 +165,7 @@ def test_a_chunked_step_whose_chunk_fails_calls_its_error_handler_once(worker):
     run = wait_for_run(start_run(failing))
 
     assert run.status == RunStatus.FAILED
+    wait_for_event("run_failed")
     message = "Chunk 1: Chunk 1 met a busy server."
     assert handler_events() == [
         ("run_started", "", "running"),

@@ -5,7 +5,7 @@ import pytest
 from flows.models import RunStatus, StepStatus
 from flows.scheduler import start_run
 from tests.conftest import wait_for_run
-from tests.flows.helpers import flow, step, step_runs
+from tests.flows.helpers import flow, step, step_runs, wait_for_event
 from tests.testapp.models import Event
 
 pytestmark = pytest.mark.worker
@@ -18,7 +18,10 @@ HANDLERS = {
 }
 
 
-def events():
+def events(until: str | None = None):
+    """Return the recorded events, once ``until`` is among them."""
+    if until:
+        wait_for_event(until)
     return [(e.name, e.step) for e in Event.objects.all()]
 
 
@@ -34,7 +37,7 @@ def test_handlers_and_signals_fire_in_the_documented_order(worker):
 
     # Then the worker recorded signals and handlers in this order
     assert run.status == RunStatus.SUCCEEDED
-    assert events() == [
+    assert events(until="run_succeeded") == [
         ("run_started", ""),
         ("step_started", "first"),
         ("before_step", "first"),
@@ -61,7 +64,7 @@ def test_a_failing_step_calls_its_error_handler_then_the_failure_signals(worker)
     run = wait_for_run(start_run(failing))
 
     assert run.status == RunStatus.FAILED
-    assert events() == [
+    assert events(until="run_failed") == [
         ("run_started", ""),
         ("step_started", "boom"),
         ("before_step", "boom"),
@@ -88,7 +91,7 @@ def test_a_retry_is_signalled_before_the_next_attempt(worker):
     run = wait_for_run(start_run(flaky))
 
     assert run.status == RunStatus.SUCCEEDED
-    assert events() == [
+    assert events(until="run_succeeded") == [
         ("run_started", ""),
         ("step_started", "fetch"),
         ("step_retrying", "fetch"),
