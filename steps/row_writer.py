@@ -20,6 +20,7 @@ from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Q, UniqueConstraint
 from django.db.models.base import DEFERRED
 from django.db.models.expressions import RawSQL
+from django.db.models.fields import NOT_PROVIDED
 from django.db.models.signals import pre_init
 from django.utils.translation import gettext as _
 
@@ -127,6 +128,7 @@ class RowWriter:
         self.key_positions = [self.position[name] for name in self.key_attnames]
         self.pk_position = self.position[model._meta.pk.attname]
         self.db = None
+        self.required = required_fields(model)
 
     def write(
         self, segment: list[PendingRow], *, again: bool = True
@@ -173,6 +175,16 @@ class RowWriter:
                 return RowRejected(
                     _("no existing row has the key %(key)s.") % {"key": _show(row.key)},
                     code="does_not_exist",
+                )
+            unfilled = [f for f in self.required if f.attname not in row.values]
+            if unfilled:
+                return RowRejected(
+                    _(
+                        "field %(field)r is required and the row gives it no "
+                        "value: map a column to it, or give it a constant."
+                    )
+                    % {"field": unfilled[0].name},
+                    code="required",
                 )
             creates.append((row, self.new_object(row.values), set()))
             return None
@@ -496,6 +508,30 @@ class ObjectFactory:
             model_field.has_default() and callable(model_field.default)
         )
         return _MADE_EACH_TIME if made else model_field.get_default()
+
+
+def required_fields(model) -> list:
+    """Return the fields a new row of ``model`` cannot be saved without.
+
+    A field is required when the database would refuse the row without
+    it: not null, with no default in Python or in the database, not set
+    on save (``auto_now``, ``auto_now_add``), not an automatic primary key,
+    and not a text field (those default to ``""``).
+    """
+    required = []
+    for model_field in model._meta.concrete_fields:
+        if (
+            model_field.null
+            or model_field.has_default()
+            or getattr(model_field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
+            or getattr(model_field, "auto_now", False)
+            or getattr(model_field, "auto_now_add", False)
+            or getattr(model_field, "db_returning", False)
+            or model_field.empty_strings_allowed
+        ):
+            continue
+        required.append(model_field)
+    return required
 
 
 #: Key field types whose values PostgreSQL takes as one array of the type.

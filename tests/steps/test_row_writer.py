@@ -281,3 +281,39 @@ def test_a_row_another_writer_stores_meanwhile_is_updated_not_refused(
     assert tags() == {"A": ("Apple", 1), "B": ("Banana", 2), "C": ("Cherry", 3)}
     assert ctx.count_dict() == {"created": 2, "updated": 1, "unchanged": 0, "failed": 0}
 
+
+
+def test_a_new_row_without_a_required_field_is_refused_before_the_database(
+    put_file, db
+):
+    # Given categories mapped without their GUID and modification time,
+    # which the model requires, and one category stored already
+    Category.objects.create(
+        source_id=1,
+        name="Bikes",
+        guid="cfbda25c-df71-47a7-b81b-64ee161aa37c",
+        modified_at="2024-01-01T00:00Z",
+    )
+    source = put_file("categories.csv", "id,name\n1,Cycles\n2,Parts\n")
+    config = {
+        "source": source,
+        "model": "shop.Category",
+        "key": ["source_id"],
+        "fields": {"source_id": "id", "name": "name"},
+    }
+
+    # When they are imported
+    with CaptureQueriesContext(connection) as queries:
+        ctx, _output = run(config)
+
+    # Then the stored category is updated, and the new one is refused,
+    # naming the first field it lacks, without asking the database
+    assert Category.objects.get(source_id=1).name == "Cycles"
+    [rejected] = ctx.rejected
+    assert (rejected.row, rejected.code) == (3, "required")
+    assert rejected.message == (
+        "field 'guid' is required and the row gives it no value: "
+        "map a column to it, or give it a constant."
+    )
+    # (the one write is the stored category's upsert)
+    assert [q.upper().count("ON CONFLICT") for q in writes(queries)] == [1]
