@@ -58,6 +58,11 @@ class RecoveryPlan:
     skip: str | None = None
     params: dict | None = None
 
+    @property
+    def empty(self) -> bool:
+        """Whether the plan would change nothing: no step to reset or skip."""
+        return not self.reset and not self.skip
+
     def describe(self) -> str:
         """Return the plan in a sentence or two, for a confirmation prompt."""
         lines = []
@@ -142,9 +147,15 @@ def apply_plan(plan: RecoveryPlan, *, by: str = "") -> FlowRun:
         The run, queued again.
 
     Raises:
-        RunError: If the run is not finished, or changed since the plan
-            was made (make a new plan then).
+        RunError: If the plan is :attr:`~RecoveryPlan.empty`, the run is
+            not finished, or it changed since the plan was made (make a new
+            plan then).
     """
+    if plan.empty:
+        raise RunError(
+            _("Nothing to do: no step of run %(run)s needs to run again.")
+            % {"run": plan.run_id}
+        )
     with transaction.atomic():
         run = (
             FlowRun.objects.select_for_update()

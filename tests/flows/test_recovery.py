@@ -1,6 +1,9 @@
 """Retries, trigger rules, conditions and recovery actions on a real worker."""
 
+import io
+
 import pytest
+from django.core.management import call_command
 
 from flows.errors import RunError
 from flows.models import RunStatus, StepStatus
@@ -249,3 +252,24 @@ def test_a_stale_plan_is_refused_once_the_run_has_moved_on(worker):
     with pytest.raises(RunError, match="only a failed step can be skipped"):
         apply_plan(stale)
     assert step_runs(run)["a"].status == StepStatus.SUCCEEDED
+
+
+def test_resuming_a_run_that_succeeded_does_nothing_and_says_so(worker):
+    # Given a run that succeeded
+    done = flow("all-done", step("only"))
+    run = wait_for_run(start_run(done))
+
+    # When it is resumed from the command line, even with --yes
+    out = io.StringIO()
+    call_command("syncflow", "resume", str(run.pk), "--yes", stdout=out)
+
+    # Then nothing is queued: the command says there is nothing to do, and
+    # applying the plan by code is refused
+    assert out.getvalue().splitlines() == [
+        f"Run {run.pk}, resume: No step needs to run again.",
+        "Nothing to do.",
+    ]
+    with pytest.raises(RunError, match="Nothing to do"):
+        apply_plan(plan_resume(run))
+    run.refresh_from_db()
+    assert (run.status, run.history) == (RunStatus.SUCCEEDED, [])

@@ -120,6 +120,9 @@ class Command(BaseCommand):
 
     def _recover(self, plan, *, yes, wait, **options):
         self.stdout.write(f"Run {plan.run_id}, {plan.action}: {plan.describe()}")
+        if plan.empty:
+            self.stdout.write("Nothing to do.")
+            return
         if not yes:
             self.stdout.write("Nothing done; add --yes to act.")
             return
