@@ -98,6 +98,8 @@ class ImportRows(StepKind):
         if not size or self.config["dry_run"] or _is_true(ctx.params.get("dry_run")):
             return None
         self._begin(ctx)
+        # Once for the step, rather than once in every chunk.
+        self._check_parameters(self.config["rules"])
         specs: list[dict[str, Any]] = []
         with self._open() as opened:
             try:
@@ -269,6 +271,18 @@ class ImportRows(StepKind):
             "done": self.rows_done,
         }
 
+    def _check_parameters(self, rules: list) -> None:
+        """Raise ``ConfigError`` if a template names a parameter the run lacks."""
+        for field, name in missing_parameters(rules, self.ctx.params):
+            raise ConfigError(
+                _(
+                    "field %(field)r: the template names the run parameter "
+                    "%(name)r, which this run does not have."
+                )
+                % {"field": field, "name": name},
+                field="fields",
+            )
+
     def _prepare(self, columns: list) -> None:
         """Build the rules, resolvers and writer once the headers are known."""
         config = self.config
@@ -280,15 +294,7 @@ class ImportRows(StepKind):
                 check_mapped({**config, "rules": rules})
             except forms.ValidationError as exc:
                 raise ConfigError(" ".join(exc.messages)) from None
-        for field, name in missing_parameters(rules, self.ctx.params):
-            raise ConfigError(
-                _(
-                    "field %(field)r: the template names the run parameter "
-                    "%(name)r, which this run does not have."
-                )
-                % {"field": field, "name": name},
-                field="fields",
-            )
+        self._check_parameters(rules)
         self.rules = rules
         self.key_rules = [r for name in config["key"] for r in rules if r.name == name]
         self.resolvers = {r.name: ForeignKeyResolver(r) for r in rules if r.is_relation}

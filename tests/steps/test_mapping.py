@@ -198,6 +198,19 @@ def test_a_template_naming_a_parameter_the_run_lacks_fails_the_step(put_file, db
     assert tags() == {}
 
 
+def test_a_chunked_step_checks_its_templates_once_before_the_chunks(put_file, db):
+    # Given a chunked import whose template names a parameter
+    source = put_file("tags.csv", "code,label\nA,Apple\nB,Banana\n")
+    fields = {"code": "code", "label": {"column": "label", "template": "${shop}"}}
+    config = {"source": source, "model": "testapp.Tag", "key": ["code"]}
+    step = ImportRows({**config, "fields": fields, "chunk_size": 1})
+
+    # When the run lacks it, the step is refused as it splits into chunks,
+    # not chunk by chunk
+    with pytest.raises(ConfigError, match="run parameter 'shop'"):
+        step.chunks(StepContext(params={}))
+
+
 def test_a_template_with_a_stray_dollar_sign_is_refused_in_the_config(db):
     fields = {"code": "code", "label": {"column": "label", "template": "$ $value"}}
 
