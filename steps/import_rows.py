@@ -77,10 +77,17 @@ class ImportRows(StepKind):
         self.whole = self.dry_run or self.config["transaction"] == "step"
         with self._open() as opened:
             self._collect_failed(opened)
-            with transaction.atomic() if self.whole else nullcontext():
-                self._import(opened, opened.rows)
-                if self.dry_run:
-                    transaction.set_rollback(True)
+            try:
+                with transaction.atomic() if self.whole else nullcontext():
+                    self._import(opened, opened.rows)
+                    if self.dry_run:
+                        transaction.set_rollback(True)
+            except Exception:
+                if self.whole:
+                    # The rows counted as written were rolled back.
+                    for name in ("created", "updated", "unchanged"):
+                        ctx.counts[name] = 0
+                raise
             output = self._output(opened.name)
         if self.failed is not None:
             output["failed_rows"] = None if self.dry_run else self.failed.save()

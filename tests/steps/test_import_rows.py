@@ -360,11 +360,14 @@ def test_a_file_breaking_midway_keeps_nothing_in_a_step_transaction(categories):
     config = broken_subcategories(transaction="step")
 
     # When it is imported
+    ctx = StepContext()
     with pytest.raises(SourceError) as caught:
-        run(config)
+        ImportRows(config).run(ctx)
 
-    # Then no row was kept, and the message does not claim any was saved
+    # Then no row was kept, none is counted as written, and the message
+    # does not claim any was saved
     assert Subcategory.objects.count() == 0
+    assert ctx.count_dict() == {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
     assert "row 5" in str(caught.value)
     assert "saved" not in str(caught.value)
 
