@@ -140,7 +140,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "flows": {"handlers": ["console"], "level": "WARNING"},
-        "steps": {"handlers": ["console"], "level": "ERROR"},
+        # Not passed on to the root logger too: a Celery worker gives the
+        # root logger a handler of its own, and each line came out twice.
+        "flows": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "steps": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
