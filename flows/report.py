@@ -1,5 +1,7 @@
 """Plain-text reports of runs, for the command line."""
 
+from django.utils.dateparse import parse_datetime
+
 from .models import FINISHED_STEP_STATUSES, FlowRun, StepStatus
 
 
@@ -8,6 +10,16 @@ def format_duration(delta) -> str:
     if delta is None:
         return "-"
     return f"{delta.total_seconds():.1f} s"
+
+
+def _took(run: FlowRun) -> str:
+    """Return how long the run took, since its last recovery if it had one."""
+    took = format_duration(run.duration)
+    if not run.history or run.finished_at is None:
+        return took
+    last = run.history[-1]
+    since = format_duration(run.finished_at - parse_datetime(last["at"]))
+    return f"{since} after its {last['action']} ({took} since it first started)"
 
 
 def progress_line(run: FlowRun) -> str:
@@ -29,8 +41,7 @@ def run_report(run: FlowRun, *, errors_per_step: int = 10) -> str:
     """Return a table of the run's steps with status, counts and duration,
     followed by the first rejected rows of each step."""
     lines = [
-        f"Run {run.pk} of flow {run.flow.slug!r}: {run.status} "
-        f"in {format_duration(run.duration)}",
+        f"Run {run.pk} of flow {run.flow.slug!r}: {run.status} in {_took(run)}",
         "",
         f"{'step':<22} {'status':<10} {'created':>8} {'updated':>8} "
         f"{'unchanged':>9} {'failed':>7} {'time':>8}",

@@ -1,6 +1,7 @@
 """Retries, trigger rules, conditions and recovery actions on a real worker."""
 
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -8,6 +9,7 @@ from django.core.management import call_command
 from flows.errors import RunError
 from flows.models import RunStatus, StepStatus
 from flows.recovery import apply_plan, plan_rerun, plan_resume, plan_skip
+from flows.report import run_report
 from flows.scheduler import start_run
 from tests.conftest import wait_for_run
 from tests.flows.helpers import flow, step, step_runs
@@ -176,6 +178,13 @@ def test_resume_reruns_only_what_did_not_succeed(worker):
     assert after["third"].output["saw_upstream"] == ["first", "second"]
     assert run.history[0]["action"] == "resume"
     assert run.history[0]["reset"] == ["second", "third"]
+    # And its report times the resumed part, beside the whole
+    headline = run_report(run).splitlines()[0]
+    assert re.fullmatch(
+        rf"Run {run.pk} of flow 'resumable': succeeded in \d+\.\d s after its "
+        r"resume \(\d+\.\d s since it first started\)",
+        headline,
+    ), headline
 
 
 def test_rerun_from_a_step_runs_it_and_its_downstream_with_new_parameters(worker):
