@@ -47,6 +47,11 @@ def convert(rule: "FieldRule", raw: Any) -> Any:
         )
     if raw is None and not model_field.null and model_field.empty_strings_allowed:
         raw = ""
+    if isinstance(raw, float) and isinstance(model_field, models.DecimalField):
+        # The float's shortest repr, 19.99, not its binary value,
+        # 19.989999999999998436805981327779591083526611328125, which
+        # Django would round to the field's digits without a word.
+        raw = Decimal(repr(raw))
     timed = isinstance(model_field, models.DateTimeField)
     if timed:
         raw = _aware(raw)
@@ -59,6 +64,15 @@ def convert(rule: "FieldRule", raw: Any) -> Any:
             column=rule.label,
             value=raw,
             code=exc.error_list[0].code or "invalid",
+        ) from None
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        # A field's to_python that was not written for this type of value.
+        raise RowRejected(
+            _("field %(field)r: %(value)r is not a valid value (%(error)s).")
+            % {"field": rule.name, "value": raw, "error": exc},
+            column=rule.label,
+            value=raw,
+            code="invalid",
         ) from None
     if timed and value is not None and timezone.is_naive(value) and _use_tz():
         value = timezone.make_aware(value)
@@ -76,13 +90,23 @@ def type_problem(model_field: models.Field, raw: Any) -> str | None:
 
     * a list or an object (dict), except for a ``JSONField``;
     * a boolean, for a number field;
-    * a float or ``Decimal`` with a fraction, for an integer field.
+    * a float or ``Decimal`` with a fraction, for an integer field;
+    * a number or a boolean, for a date, time or duration field.
     """
     if isinstance(raw, (list, dict)) and not isinstance(model_field, models.JSONField):
         found = _("a list") if isinstance(raw, list) else _("an object")
         return _("expected a single value, found %(found)s.") % {"found": found}
     if isinstance(raw, bool) and isinstance(model_field, _NUMBER_FIELDS):
         return _("expected a number, found the boolean %(value)s.") % {"value": raw}
+    if isinstance(raw, (int, float, Decimal)):
+        # A spreadsheet date whose cell was not formatted as one arrives as
+        # its serial number; Django's date fields fail on numbers.
+        kind = _time_kind(model_field)
+        if kind is not None:
+            return _("expected %(kind)s, found %(value)s.") % {
+                "kind": kind,
+                "value": raw,
+            }
     fraction_possible = isinstance(raw, (float, Decimal))
     if fraction_possible and isinstance(model_field, models.IntegerField):
         try:
@@ -95,6 +119,18 @@ def type_problem(model_field: models.Field, raw: Any) -> str | None:
 
 
 _NUMBER_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField)
+
+
+def _time_kind(model_field: models.Field) -> str | None:
+    if isinstance(model_field, models.DateTimeField):
+        return _("a date and time")
+    if isinstance(model_field, models.DateField):
+        return _("a date")
+    if isinstance(model_field, models.TimeField):
+        return _("a time")
+    if isinstance(model_field, models.DurationField):
+        return _("a duration")
+    return None
 
 
 def _aware(raw: Any) -> Any:
@@ -133,10 +169,15 @@ def make_cleaner(rule: "FieldRule"):
     aware = timed and _use_tz()
     zone = timezone.get_current_timezone()
 
+    decimal = isinstance(model_field, models.DecimalField)
+
     def clean(raw: Any) -> Any:
         if raw is None or (timed and not isinstance(raw, str)):
             return convert(rule, raw)
-        if raw.__class__ is not str and type_problem(model_field, raw) is not None:
+        if raw.__class__ is not str and (
+            (decimal and isinstance(raw, float))
+            or type_problem(model_field, raw) is not None
+        ):
             return convert(rule, raw)
         try:
             value = to_python(raw)
@@ -150,7 +191,7 @@ def make_cleaner(rule: "FieldRule"):
                 return convert(rule, raw)
             for validator in others:
                 validator(value)
-        except ValidationError:
+        except (ValidationError, TypeError, ValueError, ArithmeticError):
             return convert(rule, raw)
         if aware and value.tzinfo is None:
             # What timezone.make_aware does once it has found no zone.

@@ -107,6 +107,8 @@ def test_a_validator_of_the_field_itself_still_runs_on_the_quick_path(db):
         ("safety_stock_level", True, "expected a number, found the boolean True."),
         ("name", ["J", 2], "expected a single value, found a list."),
         ("name", {"a": 1}, "expected a single value, found an object."),
+        ("sell_start", 45123.0, "expected a date and time, found 45123.0."),
+        ("sell_start", 45123, "expected a date and time, found 45123."),
     ],
 )
 def test_a_spreadsheet_or_json_value_is_not_converted_with_a_loss(
@@ -128,6 +130,7 @@ def test_a_spreadsheet_or_json_value_is_not_converted_with_a_loss(
         ("safety_stock_level", 3.0, 3),
         ("safety_stock_level", Decimal("4.000"), 4),
         ("list_price", 2.5, Decimal("2.5")),
+        ("weight", 19.99, Decimal("19.99")),
         ("name", 1234, "1234"),
     ],
 )
@@ -135,3 +138,16 @@ def test_typed_values_that_lose_nothing_are_taken(name, raw, expected, db):
     [rule] = parse_mapping(Product, {name: name})
 
     assert make_cleaner(rule)(raw) == convert(rule, raw) == expected
+
+
+def test_a_float_with_more_decimals_than_the_field_keeps_is_refused(db):
+    # Given a weight of two decimal places, and a spreadsheet's 1234.567
+    [rule] = parse_mapping(Product, {"weight": "weight"})
+
+    # When it is cleaned, it is refused rather than rounded to 1234.57
+    text, code = refusal(make_cleaner(rule), 1234.567)
+
+    assert (text, code) == (
+        "field 'weight': Ensure that there are no more than 2 decimal places.",
+        "max_decimal_places",
+    )
