@@ -128,7 +128,9 @@ class RowWriter:
         self.key_positions = [self.position[name] for name in self.key_attnames]
         self.pk_position = self.position[model._meta.pk.attname]
         self.db = None
-        self.required = required_fields(model)
+        # save() and its signals may fill fields a bulk insert would leave
+        # empty, so only a bulk write checks them first.
+        self.required = [] if row_by_row else required_fields(model)
 
     def write(
         self, segment: list[PendingRow], *, again: bool = True
@@ -176,7 +178,11 @@ class RowWriter:
                     _("no existing row has the key %(key)s.") % {"key": _show(row.key)},
                     code="does_not_exist",
                 )
-            unfilled = [f for f in self.required if f.attname not in row.values]
+            unfilled = [
+                f
+                for f in self.required
+                if f.attname not in row.values and f.name not in row.values
+            ]
             if unfilled:
                 return RowRejected(
                     _(
@@ -515,8 +521,9 @@ def required_fields(model) -> list:
 
     A field is required when the database would refuse the row without
     it: not null, with no default in Python or in the database, not set
-    on save (``auto_now``, ``auto_now_add``), not an automatic primary key,
-    and not a text field (those default to ``""``).
+    on save (``auto_now``, ``auto_now_add``), not an automatic primary key
+    or the link to a parent model, and not a text field (those default to
+    ``""``).
     """
     required = []
     for model_field in model._meta.concrete_fields:
@@ -528,6 +535,7 @@ def required_fields(model) -> list:
             or getattr(model_field, "auto_now_add", False)
             or getattr(model_field, "db_returning", False)
             or model_field.empty_strings_allowed
+            or (model_field.is_relation and model_field.remote_field.parent_link)
         ):
             continue
         required.append(model_field)

@@ -64,3 +64,11 @@ def slow(values, info):
     """Take a few milliseconds over each row, so a test can act mid-step."""
     time.sleep(0.004)
     return values
+
+
+def first_category(values, info):
+    """Link each subcategory to the first category, as an instance."""
+    from shop.models import Category
+
+    values["category"] = Category.objects.order_by("pk").first()
+    return values

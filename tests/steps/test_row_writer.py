@@ -5,10 +5,10 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_save
 from django.test.utils import CaptureQueriesContext
 
-from shop.models import Category, Product
+from shop.models import Category, Product, Subcategory
 from steps.row_writer import ObjectFactory, RowWriter
 
 from tests.testapp.models import Tag
@@ -317,3 +317,66 @@ def test_a_new_row_without_a_required_field_is_refused_before_the_database(
     )
     # (the one write is the stored category's upsert)
     assert [q.upper().count("ON CONFLICT") for q in writes(queries)] == [1]
+
+
+def test_save_mode_leaves_required_fields_to_save_and_its_signals(put_file, db):
+    # Given a signal that fills a category's GUID and time when it is saved
+    def fill(sender, instance, **kwargs):
+        instance.guid = instance.guid or "b5f9ba42-b69b-4fdd-b2ec-57fb7b42e3cf"
+        instance.modified_at = instance.modified_at or "2024-01-01T00:00Z"
+
+    pre_save.connect(fill, sender=Category)
+    try:
+        # When categories without those columns are imported with save()
+        source = put_file("categories.csv", "id,name\n7,Tools\n")
+        config = {
+            "source": source,
+            "model": "shop.Category",
+            "key": ["source_id"],
+            "fields": {"source_id": "id", "name": "name"},
+            "write": "save",
+        }
+        ctx, _output = run(config)
+    finally:
+        pre_save.disconnect(fill, sender=Category)
+
+    # Then the row was created, its required fields filled by the signal
+    assert ctx.rejected == []
+    assert Category.objects.get(source_id=7).guid is not None
+
+
+def test_a_required_relation_a_row_hook_sets_by_its_name_counts_as_given(
+    put_file, db
+):
+    # Given a category, and subcategories whose hook links them to it as an
+    # instance under the field's name, not its column
+    bikes = Category.objects.create(
+        source_id=1,
+        name="Bikes",
+        guid="cfbda25c-df71-47a7-b81b-64ee161aa37c",
+        modified_at="2024-01-01T00:00Z",
+    )
+    source = put_file(
+        "subcategories.csv",
+        "id,name,guid,modified\n"
+        "5,Gravel,10a7c342-ca82-48d4-8a38-46a2eb089b74,2024-01-01 00:00\n",
+    )
+    config = {
+        "source": source,
+        "model": "shop.Subcategory",
+        "key": ["source_id"],
+        "fields": {
+            "source_id": "id",
+            "name": "name",
+            "guid": "guid",
+            "modified_at": "modified",
+        },
+        "row_hook": "tests.steps.hooks.first_category",
+    }
+
+    # When they are imported
+    ctx, _output = run(config)
+
+    # Then the subcategory was created under that category
+    assert ctx.rejected == []
+    assert Subcategory.objects.get(source_id=5).category == bikes
