@@ -50,6 +50,10 @@ class RecoveryPlan:
         skip: For ``skip``, the failed step that will be marked skipped.
         params: For ``rerun``, the new run parameters, or ``None`` to keep
             them.
+        settle: For ``resume``, whether the run is to be sent out again
+            although no step needs to run: it was cancelled or failed
+            after all its steps had succeeded, and is to be finished from
+            their statuses.
     """
 
     action: str
@@ -57,11 +61,12 @@ class RecoveryPlan:
     reset: list[str] = field(default_factory=list)
     skip: str | None = None
     params: dict | None = None
+    settle: bool = False
 
     @property
     def empty(self) -> bool:
-        """Whether the plan would change nothing: no step to reset or skip."""
-        return not self.reset and not self.skip
+        """Whether the plan would change nothing (see ``settle``)."""
+        return not self.reset and not self.skip and not self.settle
 
     def describe(self) -> str:
         """Return the plan in a sentence or two, for a confirmation prompt."""
@@ -72,6 +77,10 @@ class RecoveryPlan:
             lines.append(_("Run again: %(steps)s.") % {"steps": ", ".join(self.reset)})
         else:
             lines.append(_("No step needs to run again."))
+            if self.settle:
+                lines.append(
+                    _("The run will be finished again from its steps' statuses.")
+                )
         if self.params is not None:
             lines.append(_("New parameters: %(params)s.") % {"params": self.params})
         if self.reset:
@@ -87,7 +96,8 @@ def plan_resume(run: FlowRun) -> RecoveryPlan:
     statuses = _statuses(run)
     order = _order(run)
     reset = [k for k in order if statuses[k] != StepStatus.SUCCEEDED]
-    return RecoveryPlan("resume", run.pk, reset)
+    settle = not reset and run.status != RunStatus.SUCCEEDED
+    return RecoveryPlan("resume", run.pk, reset, settle=settle)
 
 
 def plan_rerun(run: FlowRun, step: str, params: dict | None = None) -> RecoveryPlan:

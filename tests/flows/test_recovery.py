@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from flows.errors import RunError
-from flows.models import RunStatus, StepStatus
+from flows.models import FlowRun, RunStatus, StepStatus
 from flows.recovery import apply_plan, plan_rerun, plan_resume, plan_skip
 from flows.report import run_report
 from flows.scheduler import start_run
@@ -282,3 +282,21 @@ def test_resuming_a_run_that_succeeded_does_nothing_and_says_so(worker):
         apply_plan(plan_resume(run))
     run.refresh_from_db()
     assert (run.status, run.history) == (RunStatus.SUCCEEDED, [])
+
+
+def test_resume_settles_a_run_cancelled_after_all_its_steps_succeeded(worker):
+    # Given a run whose only step succeeded, cancelled before it was
+    # finished (as a cancel or a deadline can land at that moment)
+    done = flow("cancelled-late", step("only"))
+    run = wait_for_run(start_run(done))
+    FlowRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED)
+    run.refresh_from_db()
+
+    # When it is resumed
+    plan = plan_resume(run)
+    assert (plan.reset, plan.empty) == ([], False)
+    run = wait_for_run(apply_plan(plan))
+
+    # Then it is finished again from its step, which did not run again
+    assert run.status == RunStatus.SUCCEEDED
+    assert step_runs(run)["only"].attempts == 1
