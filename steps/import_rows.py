@@ -316,6 +316,7 @@ class ImportRows(StepKind):
             action=config["action"],
             update_fields=config["update_fields"] or [],
             row_by_row=config["write"] == "save" or config["transaction"] == "none",
+            long_transaction=self.whole,
             full_save=config["write"] == "save",
         )
 

@@ -103,6 +103,7 @@ class RowWriter:
         update_fields: list[str],
         row_by_row: bool,
         full_save: bool,
+        long_transaction: bool = False,
     ):
         self.model = model
         self.rules = rules
@@ -111,6 +112,7 @@ class RowWriter:
         self.action = action
         self.row_by_row = row_by_row
         self.full_save = full_save
+        self.long_transaction = long_transaction
         names = update_fields or [rule.name for rule in rules]
         self.allowed = {
             r.attname
@@ -295,6 +297,7 @@ class RowWriter:
             with transaction.atomic():
                 self._save_in_bulk(creates, updates)
         except DatabaseError as exc:
+            self._give_up_on_deadlock(exc)
             if self._stored_meanwhile(creates):
                 logger.debug(
                     "Rows of %s were stored meanwhile (%s); matching again",
@@ -318,6 +321,23 @@ class RowWriter:
         for row, _obj, _fields in updates:
             row.outcome = "updated"
         return []
+
+    def _give_up_on_deadlock(self, exc: DatabaseError) -> None:
+        """Re-raise ``exc`` if the database chose this transaction to end a
+        deadlock (or a serialization failure) while it holds earlier writes.
+
+        Writers whose transactions outlive a batch (a chunk, a step in one
+        transaction) may each hold rows the other needs; rolling back this
+        batch alone leaves this transaction holding the rest, and every
+        row tried after it would deadlock again. Failing the transaction
+        lets the other finish; the error is transient, so the chunk or step
+        is retried by its retry policy and finds the other's rows stored.
+        """
+        code = getattr(exc.__cause__, "sqlstate", None) or getattr(
+            exc.__cause__, "pgcode", None
+        )
+        if self.long_transaction and code in _TRANSACTION_ROLLBACK_CODES:
+            raise exc
 
     def _stored_meanwhile(self, creates: list) -> bool:
         """Whether a row about to be created was stored by another writer.
@@ -401,6 +421,7 @@ class RowWriter:
                 with transaction.atomic():
                     self._save_one(row, obj, fields, created)
             except DatabaseError as exc:
+                self._give_up_on_deadlock(exc)
                 if created:
                     obj.pk = None
                     obj._state.adding = True
@@ -559,6 +580,10 @@ _ARRAY_KEY_TYPES = frozenset(
         "UUIDField",
     }
 )
+
+#: SQLSTATE codes of a transaction the database rolled back to break a
+#: deadlock (40P01) or a serialization failure (40001).
+_TRANSACTION_ROLLBACK_CODES = frozenset({"40P01", "40001"})
 
 #: Returned by RowWriter._save when the rows are to be matched again.
 _MATCH_AGAIN: Any = object()

@@ -4,6 +4,7 @@ import hashlib
 import time
 
 import pytest
+from django.db import connection
 from django.core.files.base import ContentFile
 
 from flows.models import RowError, RunStatus, StepStatus
@@ -142,6 +143,44 @@ def test_chunks_that_repeat_keys_update_each_other_instead_of_refusing(
         for code, weight in stored.items()
         if f"{code},v{weight},{weight}" in lines
     }
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="SQLite has one writer at a time: chunks cannot deadlock.",
+)
+def test_chunks_that_deadlock_over_the_same_keys_are_retried_not_refused(
+    worker, scratch
+):
+    # Given two chunks of the same 60 codes, the second in reverse order,
+    # each written in batches of 10 inside its chunk's transaction, so
+    # that each chunk holds codes the other needs
+    codes = [f"D{n:03d}" for n in range(60)]
+    lines = ["code,label,weight"]
+    lines += [f"{code},first,{n}" for n, code in enumerate(codes)]
+    lines += [f"{code},second,{n}" for n, code in enumerate(reversed(codes))]
+    source = put(scratch, "chunked/deadlock.csv", "\n".join(lines) + "\n")
+    tags = import_step(
+        "tags",
+        source=source,
+        model="testapp.Tag",
+        key=["code"],
+        fields={"code": "code", "label": "label", "weight": "weight"},
+        chunk_size=60,
+        batch_size=10,
+        row_hook="tests.steps.hooks.slow",
+    )
+    crossing = flow("crossing-keys", {**tags, "retry_delay": 0.2})
+
+    # When they are imported
+    run = wait_for_run(start_run(crossing), timeout=120)
+
+    # Then no row was refused: a chunk the database stopped to end a
+    # deadlock was tried again and updated what the other had stored
+    tags_run = step_runs(run)["tags"]
+    assert run.status == RunStatus.SUCCEEDED
+    assert not RowError.objects.filter(step_run=tags_run).exists()
+    assert Tag.objects.filter(code__startswith="D").count() == 60
 
 
 def test_a_worker_killed_mid_chunked_import_leaves_every_row_exactly_once(
