@@ -152,7 +152,6 @@ class RowWriter:
         """
         if not segment:
             return []
-        self.again = again
         existing = self._existing([row.key for row in segment])
         pk = self.pk_position
         current = self._current_many([stored[pk] for stored in existing.values()])
@@ -163,7 +162,7 @@ class RowWriter:
             problem = self._classify(row, stored, current, creates, updates)
             if problem is not None:
                 rejected.append((row.number, problem))
-        saved = self._save(creates, updates)
+        saved = self._save(creates, updates, again)
         if saved is _MATCH_AGAIN:
             return self.write(segment, again=False)
         return rejected + saved
@@ -288,17 +287,19 @@ class RowWriter:
                 current.setdefault((rule.name, pk), []).append(target_pk)
         return current
 
-    def _save(self, creates: list, updates: list) -> list[tuple[int, RowRejected]]:
+    def _save(
+        self, creates: list, updates: list, again: bool
+    ) -> list[tuple[int, RowRejected]]:
         if not creates and not updates:
             return []
         if self.row_by_row:
-            return self._save_one_by_one(creates, updates)
+            return self._save_one_by_one(creates, updates, again)
         try:
             with transaction.atomic():
                 self._save_in_bulk(creates, updates)
         except DatabaseError as exc:
             self._give_up_on_deadlock(exc)
-            if self._stored_meanwhile(creates):
+            if again and self._stored_meanwhile(creates):
                 logger.debug(
                     "Rows of %s were stored meanwhile (%s); matching again",
                     self.model._meta.label,
@@ -315,7 +316,7 @@ class RowWriter:
             for _row, obj, _fields in creates:
                 obj.pk = None
                 obj._state.adding = True
-            return self._save_one_by_one(creates, updates)
+            return self._save_one_by_one(creates, updates, again)
         for row, _obj, _fields in creates:
             row.outcome = "created"
         for row, _obj, _fields in updates:
@@ -342,10 +343,9 @@ class RowWriter:
     def _stored_meanwhile(self, creates: list) -> bool:
         """Whether a row about to be created was stored by another writer.
 
-        Only asked once per :meth:`write` (``self.again``), after a write
-        failed and its savepoint was rolled back.
+        Asked after a write failed and its savepoint was rolled back.
         """
-        if not self.again or not creates:
+        if not creates:
             return False
         return bool(self._existing([row.key for row, _obj, _fields in creates]))
 
@@ -411,7 +411,7 @@ class RowWriter:
             ]
             through.objects.bulk_create(added)
 
-    def _save_one_by_one(self, creates: list, updates: list) -> list:
+    def _save_one_by_one(self, creates: list, updates: list, again: bool) -> list:
         work = [(row, obj, fields, True) for row, obj, fields in creates]
         work += [(row, obj, fields, False) for row, obj, fields in updates]
         work.sort(key=lambda item: item[0].number)
@@ -425,10 +425,8 @@ class RowWriter:
                 if created:
                     obj.pk = None
                     obj._state.adding = True
-                    if self._stored_meanwhile([(row, obj, fields)]):
+                    if again and self._stored_meanwhile([(row, obj, fields)]):
                         rejected += self.write([row], again=False)
-                        # It was True, or _stored_meanwhile would have said no.
-                        self.again = True
                         continue
                 rejected.append((row.number, self._explain(obj, exc)))
                 continue
