@@ -4,8 +4,8 @@ import hashlib
 import time
 
 import pytest
-from django.db import connection
 from django.core.files.base import ContentFile
+from django.db import connection
 
 from flows.models import RowError, RunStatus, StepStatus
 from flows.scheduler import start_run
@@ -20,6 +20,18 @@ pytestmark = pytest.mark.worker
 def import_step(key, /, **config):
     """Return an ``import_rows`` step; its config has a ``key`` of its own."""
     return {"key": key, "kind": "import_rows", "depends_on": [], "config": config}
+
+
+def tag_step(source, **config):
+    """Return the step importing tags by code from ``source``."""
+    return import_step(
+        "tags",
+        source=source,
+        model="testapp.Tag",
+        key=["code"],
+        fields={"code": "code", "label": "label", "weight": "weight"},
+        **config,
+    )
 
 
 def put(scratch, name, text):
@@ -55,12 +67,8 @@ def test_a_chunked_import_reads_each_row_once_and_keeps_its_errors(worker, scrat
     source = put(scratch, "chunked/tags.csv", "\n".join(lines) + "\n")
     tags = flow(
         "chunked-tags",
-        import_step(
-            "tags",
-            source=source,
-            model="testapp.Tag",
-            key=["code"],
-            fields={"code": "code", "label": "label", "weight": "weight"},
+        tag_step(
+            source,
             chunk_size=100,
             failed_rows={"storage": "scratch", "path": "chunked/failed-tags.csv"},
         ),
@@ -114,12 +122,8 @@ def test_chunks_that_repeat_keys_update_each_other_instead_of_refusing(
     source = put(scratch, "chunked/repeats.csv", "\n".join(lines) + "\n")
     repeats = flow(
         "repeated-keys",
-        import_step(
-            "tags",
-            source=source,
-            model="testapp.Tag",
-            key=["code"],
-            fields={"code": "code", "label": "label", "weight": "weight"},
+        tag_step(
+            source,
             chunk_size=100,
             batch_size=10,
             row_hook="tests.steps.hooks.slow",
@@ -160,15 +164,8 @@ def test_chunks_that_deadlock_over_the_same_keys_are_retried_not_refused(
     lines += [f"{code},first,{n}" for n, code in enumerate(codes)]
     lines += [f"{code},second,{n}" for n, code in enumerate(reversed(codes))]
     source = put(scratch, "chunked/deadlock.csv", "\n".join(lines) + "\n")
-    tags = import_step(
-        "tags",
-        source=source,
-        model="testapp.Tag",
-        key=["code"],
-        fields={"code": "code", "label": "label", "weight": "weight"},
-        chunk_size=60,
-        batch_size=10,
-        row_hook="tests.steps.hooks.slow",
+    tags = tag_step(
+        source, chunk_size=60, batch_size=10, row_hook="tests.steps.hooks.slow"
     )
     crossing = flow("crossing-keys", {**tags, "retry_delay": 0.2})
 

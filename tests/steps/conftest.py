@@ -68,6 +68,23 @@ def erp_import(model: str, path: str, fields: dict, **config) -> dict:
     }
 
 
+def catalog_import(source: dict, model: str = "shop.Category", **config) -> dict:
+    """Return the config that imports ``id,name,guid,modified`` rows of ``model``."""
+    fields = {
+        "source_id": "id",
+        "name": "name",
+        "guid": "guid",
+        "modified_at": "modified",
+    }
+    return {
+        "source": source,
+        "model": model,
+        "key": ["source_id"],
+        "fields": fields,
+        **config,
+    }
+
+
 @pytest.fixture
 def categories(db):
     """The demo's four real categories, imported from its dump."""

@@ -21,6 +21,7 @@ from .conftest import (
     ROOT_DATA,
     SUBCATEGORIES,
     bad_tags_config,
+    catalog_import,
     run,
     tag_import,
     tags,
@@ -205,17 +206,7 @@ def test_a_row_breaking_a_unique_constraint_is_rejected_and_its_batch_kept(
         "3,Bikes,10a7c342-ca82-48d4-8a38-46a2eb089b74,2024-01-01 00:00\n"
         "4,Gear,b5f9ba42-b69b-4fdd-b2ec-57fb7b42e3cf,2024-01-01 00:00\n",
     )
-    config = {
-        "source": source,
-        "model": "shop.Category",
-        "key": ["source_id"],
-        "fields": {
-            "source_id": "id",
-            "name": "name",
-            "guid": "guid",
-            "modified_at": "modified",
-        },
-    }
+    config = catalog_import(source)
 
     # When it is imported in one batch
     ctx, _output = run(config)

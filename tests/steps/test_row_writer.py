@@ -13,7 +13,7 @@ from steps.row_writer import ObjectFactory, RowWriter
 
 from tests.testapp.models import Tag
 
-from .conftest import run, tag_import, tags, tags_csv, writes
+from .conftest import catalog_import, run, tag_import, tags, tags_csv, writes
 
 
 def test_updating_every_row_of_a_unique_key_is_one_upsert_statement(put_file, db):
@@ -93,19 +93,7 @@ def test_a_unique_error_is_tied_to_its_row_in_every_mode(
 ):
     # Given a file of categories whose third row repeats the first's name
     source = put_file("categories.csv", CATEGORIES_WITH_A_REPEATED_NAME)
-    config = {
-        "source": source,
-        "model": "shop.Category",
-        "key": ["source_id"],
-        "fields": {
-            "source_id": "id",
-            "name": "name",
-            "guid": "guid",
-            "modified_at": "modified",
-        },
-        "transaction": transaction,
-        "write": write,
-    }
+    config = catalog_import(source, transaction=transaction, write=write)
 
     # When it is imported in this mode
     ctx, _output = run(config)
@@ -185,17 +173,7 @@ def test_stored_rows_are_found_by_text_keys_that_need_quoting(put_file, db):
 def test_stored_rows_are_found_by_a_uuid_key(put_file, db):
     # Given categories imported by their GUID
     source = put_file("categories.csv", CATEGORIES_BY_GUID)
-    config = {
-        "source": source,
-        "model": "shop.Category",
-        "key": ["guid"],
-        "fields": {
-            "source_id": "id",
-            "name": "name",
-            "guid": "guid",
-            "modified_at": "modified",
-        },
-    }
+    config = {**catalog_import(source), "key": ["guid"]}
     run(config)
 
     # When a file renames the second category and is imported again
@@ -284,21 +262,16 @@ def test_a_row_another_writer_stores_meanwhile_is_updated_not_refused(
 
 
 def test_a_new_row_without_a_required_field_is_refused_before_the_database(
-    put_file, db
+    put_file, make_category
 ):
     # Given categories mapped without their GUID and modification time,
     # which the model requires, and one category stored already
-    Category.objects.create(
-        source_id=1,
-        name="Bikes",
-        guid="cfbda25c-df71-47a7-b81b-64ee161aa37c",
-        modified_at="2024-01-01T00:00Z",
+    stored = make_category("Bikes")
+    source = put_file(
+        "categories.csv", f"id,name\n{stored.source_id},Cycles\n2,Parts\n"
     )
-    source = put_file("categories.csv", "id,name\n1,Cycles\n2,Parts\n")
     config = {
-        "source": source,
-        "model": "shop.Category",
-        "key": ["source_id"],
+        **catalog_import(source),
         "fields": {"source_id": "id", "name": "name"},
     }
 
@@ -308,7 +281,8 @@ def test_a_new_row_without_a_required_field_is_refused_before_the_database(
 
     # Then the stored category is updated, and the new one is refused,
     # naming the first field it lacks, without asking the database
-    assert Category.objects.get(source_id=1).name == "Cycles"
+    stored.refresh_from_db()
+    assert stored.name == "Cycles"
     [rejected] = ctx.rejected
     assert (rejected.row, rejected.code) == (3, "required")
     assert rejected.message == (
@@ -346,33 +320,19 @@ def test_save_mode_leaves_required_fields_to_save_and_its_signals(put_file, db):
 
 
 def test_a_required_relation_a_row_hook_sets_by_its_name_counts_as_given(
-    put_file, db
+    put_file, make_category
 ):
     # Given a category, and subcategories whose hook links them to it as an
     # instance under the field's name, not its column
-    bikes = Category.objects.create(
-        source_id=1,
-        name="Bikes",
-        guid="cfbda25c-df71-47a7-b81b-64ee161aa37c",
-        modified_at="2024-01-01T00:00Z",
-    )
+    bikes = make_category("Bikes")
     source = put_file(
         "subcategories.csv",
         "id,name,guid,modified\n"
         "5,Gravel,10a7c342-ca82-48d4-8a38-46a2eb089b74,2024-01-01 00:00\n",
     )
-    config = {
-        "source": source,
-        "model": "shop.Subcategory",
-        "key": ["source_id"],
-        "fields": {
-            "source_id": "id",
-            "name": "name",
-            "guid": "guid",
-            "modified_at": "modified",
-        },
-        "row_hook": "tests.steps.hooks.first_category",
-    }
+    config = catalog_import(
+        source, "shop.Subcategory", row_hook="tests.steps.hooks.first_category"
+    )
 
     # When they are imported
     ctx, _output = run(config)
