@@ -20,6 +20,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from formats.values import FALSE_WORDS, TRUE_WORDS
+
 from .errors import RowRejected
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ def convert(rule: "FieldRule", raw: Any) -> Any:
             field's own.
     """
     model_field = rule.model_field
+    raw = yes_or_no(model_field, raw)
     problem = type_problem(model_field, raw)
     if problem is not None:
         raise RowRejected(
@@ -77,6 +80,23 @@ def convert(rule: "FieldRule", raw: Any) -> Any:
     if timed and value is not None and timezone.is_naive(value) and _use_tz():
         value = timezone.make_aware(value)
     return value
+
+
+def yes_or_no(model_field: models.Field, raw: Any) -> Any:
+    """Return a yes/no word for a ``BooleanField`` as the ``bool`` it spells.
+
+    Django's ``BooleanField`` reads ``"t"``, ``"True"``, ``"1"`` and their
+    opposites, but not ``"true"`` as our own CSV writer spells it, nor
+    ``"yes"`` or ``"off"``. The words of :func:`formats.values.parse_bool`
+    are read in any case; any other value is left for the field to judge.
+    """
+    if raw.__class__ is str and isinstance(model_field, models.BooleanField):
+        word = raw.strip().casefold()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    return raw
 
 
 def type_problem(model_field: models.Field, raw: Any) -> str | None:
@@ -198,6 +218,8 @@ def make_cleaner(rule: "FieldRule"):
             value = value.replace(tzinfo=zone)
         return value
 
+    if isinstance(model_field, models.BooleanField):
+        return lambda raw: clean(yes_or_no(model_field, raw))
     return clean
 
 

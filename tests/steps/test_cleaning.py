@@ -151,3 +151,38 @@ def test_a_float_with_more_decimals_than_the_field_keeps_is_refused(db):
         "field 'weight': Ensure that there are no more than 2 decimal places.",
         "max_decimal_places",
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("true", True),
+        ("FALSE", False),
+        (" Yes ", True),
+        ("n", False),
+        ("on", True),
+        ("0", False),
+        ("True", True),
+        ("f", False),
+        (1, True),
+        (False, False),
+    ],
+)
+def test_a_yes_or_no_field_reads_the_usual_spellings_in_any_case(raw, expected, db):
+    # Given the rule of a product's yes/no field
+    [rule] = parse_mapping(Product, {"make_flag": "make_flag"})
+
+    # When a spelling of yes or no is cleaned, both paths read the same bool
+    assert make_cleaner(rule)(raw) is convert(rule, raw) is expected
+
+
+def test_a_yes_or_no_field_refuses_another_word_with_the_fields_message(db):
+    [rule] = parse_mapping(Product, {"make_flag": "make_flag"})
+
+    text, code = refusal(make_cleaner(rule), "maybe")
+
+    assert refusal(lambda raw: convert(rule, raw), "maybe") == (text, code)
+    assert (text, code) == (
+        "field 'make_flag': “maybe” value must be either True or False.",
+        "invalid",
+    )

@@ -15,6 +15,7 @@ from shop.models import Product, Subcategory
 from steps.context import StepContext
 from steps.errors import ConfigError
 from steps.export_rows import ExportRows
+from steps.import_rows import ImportRows
 from tests.testapp.models import Tag
 
 PRICE_LIST = {
@@ -347,3 +348,38 @@ def test_a_json_export_keeps_numbers_and_names_the_related_fields(
     assert [row["Product number"] for row in rows] == ["BK-R150", "BK-R450", "BK-R650"]
     assert rows[0]["Category"] == "Bikes"
     assert rows[0]["List price"] == "3578.2700"
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx", "json"])
+def test_an_export_imports_back_unchanged_booleans_included(
+    file_format, products, scratch, folder
+):
+    # Given the products exported with their two yes/no fields
+    fields = ["number", "name", "make_flag", "finished_goods", "list_price"]
+    Product.objects.filter(number="BK-R450").update(make_flag=True)
+    _ctx, output = export(
+        model="shop.Product",
+        fields=fields,
+        storage="scratch",
+        path=f"{folder}/products.{file_format}",
+    )
+
+    # When the file is imported back by product number, fields by header
+    def import_back() -> StepContext:
+        ctx = StepContext()
+        source = {"storage": "scratch", "path": output["path"]}
+        config = {"source": source, "model": "shop.Product", "key": ["number"]}
+        ImportRows({**config, "fields": "auto"}).run(ctx)
+        return ctx
+
+    ctx = import_back()
+
+    # Then every row is unchanged, none refused
+    assert not ctx.rejected, ctx.rejected
+    assert ctx.count_dict()["unchanged"] == 4
+
+    # And a yes/no changed since is set back from the file
+    Product.objects.filter(number="BK-R450").update(make_flag=False)
+    ctx = import_back()
+    assert ctx.count_dict()["updated"] == 1
+    assert Product.objects.get(number="BK-R450").make_flag is True
