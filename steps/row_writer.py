@@ -6,7 +6,9 @@ are written: in bulk (one ``INSERT`` for the new rows, and one ``INSERT ...
 ON CONFLICT DO UPDATE`` or ``bulk_update`` for the changed ones) or one
 ``save()`` a row. A database error in a bulk write sends the segment's rows
 through ``save()`` one by one, each in its own savepoint, so the error is
-tied to its row and the rest are kept.
+tied to its row and the rest are kept. An error of the database itself
+rather than of a row (a lock it could not take, a lost connection) is
+raised instead: it is transient, and the step's retry policy deals with it.
 """
 
 import logging
@@ -16,7 +18,14 @@ from operator import or_
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import DatabaseError, connections, router, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
 from django.db.models import Q, UniqueConstraint
 from django.db.models.base import DEFERRED
 from django.db.models.expressions import RawSQL
@@ -298,7 +307,7 @@ class RowWriter:
             with transaction.atomic():
                 self._save_in_bulk(creates, updates)
         except DatabaseError as exc:
-            self._give_up_on_deadlock(exc)
+            self._give_up_unless_rows_are_at_fault(exc, bulk=True)
             if again and self._stored_meanwhile(creates):
                 logger.debug(
                     "Rows of %s were stored meanwhile (%s); matching again",
@@ -323,22 +332,36 @@ class RowWriter:
             row.outcome = "updated"
         return []
 
-    def _give_up_on_deadlock(self, exc: DatabaseError) -> None:
-        """Re-raise ``exc`` if the database chose this transaction to end a
-        deadlock (or a serialization failure) while it holds earlier writes.
+    def _give_up_unless_rows_are_at_fault(
+        self, exc: DatabaseError, *, bulk: bool
+    ) -> None:
+        """Re-raise ``exc`` unless the rows being written may have caused it.
 
-        Writers whose transactions outlive a batch (a chunk, a step in one
-        transaction) may each hold rows the other needs; rolling back this
-        batch alone leaves this transaction holding the rest, and every
-        row tried after it would deadlock again. Failing the transaction
-        lets the other finish; the error is transient, so the chunk or step
-        is retried by its retry policy and finds the other's rows stored.
+        A constraint or a value the database refuses (``IntegrityError``,
+        ``DataError``) belongs to a row, and the caller ties it to its row.
+        An ``OperationalError`` or ``InterfaceError`` (a lock not granted
+        in time, SQLite's "database is locked", a lost connection) says
+        nothing about the rows: refusing them for it would lose good rows,
+        so it is raised, and the step's retry policy retries the step or
+        chunk, which finds the rows already written unchanged.
+
+        The one exception is a deadlock or serialization failure on a bulk
+        write in a transaction of one batch: its rows are written again one
+        by one, which takes fewer locks at a time. Writers whose
+        transactions outlive a batch (a chunk, a step in one transaction)
+        may each hold rows the other needs; rolling back this batch alone
+        would leave this transaction holding the rest, and every row tried
+        after it would deadlock again, so there it is raised too.
         """
+        if not isinstance(exc, (OperationalError, InterfaceError)):
+            return
         code = getattr(exc.__cause__, "sqlstate", None) or getattr(
             exc.__cause__, "pgcode", None
         )
-        if self.long_transaction and code in _TRANSACTION_ROLLBACK_CODES:
-            raise exc
+        rolled_back = code in _TRANSACTION_ROLLBACK_CODES
+        if bulk and rolled_back and not self.long_transaction:
+            return
+        raise exc
 
     def _stored_meanwhile(self, creates: list) -> bool:
         """Whether a row about to be created was stored by another writer.
@@ -421,7 +444,7 @@ class RowWriter:
                 with transaction.atomic():
                     self._save_one(row, obj, fields, created)
             except DatabaseError as exc:
-                self._give_up_on_deadlock(exc)
+                self._give_up_unless_rows_are_at_fault(exc, bulk=False)
                 if created:
                     obj.pk = None
                     obj._state.adding = True

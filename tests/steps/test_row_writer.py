@@ -1,14 +1,17 @@
 """How ``import_rows`` writes: upserts, bulk updates, save(), row by row."""
 
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import OperationalError, connection, connections
 from django.db.models.signals import post_save, pre_save
 from django.test.utils import CaptureQueriesContext
 
 from shop.models import Category, Product, Subcategory
+from steps.context import StepContext
+from steps.import_rows import ImportRows
 from steps.row_writer import ObjectFactory, RowWriter
 
 from tests.testapp.models import Tag
@@ -260,7 +263,6 @@ def test_a_row_another_writer_stores_meanwhile_is_updated_not_refused(
     assert ctx.count_dict() == {"created": 2, "updated": 1, "unchanged": 0, "failed": 0}
 
 
-
 def test_a_new_row_without_a_required_field_is_refused_before_the_database(
     put_file, make_category
 ):
@@ -340,3 +342,55 @@ def test_a_required_relation_a_row_hook_sets_by_its_name_counts_as_given(
     # Then the subcategory was created under that category
     assert ctx.rejected == []
     assert Subcategory.objects.get(source_id=5).category == bikes
+
+
+@contextmanager
+def tag_table_locked_by_another_writer():
+    """Hold a write lock on the tags from a second connection; make this
+    connection give up waiting for it after a fifth of a second."""
+    other = connections.create_connection("default")
+    cursor = other.cursor()
+    waits = connection.cursor()
+    if connection.vendor == "postgresql":
+        cursor.execute("BEGIN")
+        cursor.execute("LOCK TABLE testapp_tag IN EXCLUSIVE MODE")
+        waits.execute("SET lock_timeout = '200ms'")
+    else:
+        cursor.execute("BEGIN IMMEDIATE")
+        waits.execute("PRAGMA busy_timeout = 200")
+    try:
+        yield
+    finally:
+        cursor.execute("ROLLBACK")
+        other.close()
+        if connection.vendor == "postgresql":
+            waits.execute("SET lock_timeout = 0")
+        else:
+            timeout = connection.settings_dict["OPTIONS"].get("timeout", 5)
+            waits.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+
+
+@pytest.mark.parametrize("write", ["bulk", "save"])
+def test_a_lock_the_database_cannot_grant_fails_the_step_and_refuses_no_row(
+    write, put_file, transactional_db
+):
+    # Given tag A stored, and a file that changes A and adds B and C
+    Tag.objects.create(code="A", label="Apple", weight=1)
+    source = put_file("t.csv", tags_csv("A,Apricot,1", "B,Banana,2", "C,Cherry,3"))
+    config = tag_import(source, write=write, transaction="none")
+
+    # When it is imported while another writer holds the table past the wait
+    with tag_table_locked_by_another_writer():
+        ctx = StepContext()
+        with pytest.raises(OperationalError):
+            ImportRows(config).run(ctx)
+
+    # Then the step fails with the database's transient error, refusing no
+    # row for it and writing none
+    assert ctx.rejected == []
+    assert tags() == {"A": ("Apple", 1)}
+
+    # And once the lock is gone, the step's next attempt writes every row
+    ctx, _output = run(config)
+    assert ctx.rejected == []
+    assert tags() == {"A": ("Apricot", 1), "B": ("Banana", 2), "C": ("Cherry", 3)}
