@@ -40,13 +40,20 @@ def progress_line(run: FlowRun) -> str:
 def run_report(run: FlowRun, *, errors_per_step: int = 10) -> str:
     """Return a table of the run's steps with status, counts and duration,
     followed by the first rejected rows of each step."""
-    lines = [
-        f"Run {run.pk} of flow {run.flow.slug!r}: {run.status} in {_took(run)}",
+    step_runs = list(run.step_runs.all())
+    lines = [f"Run {run.pk} of flow {run.flow.slug!r}: {run.status} in {_took(run)}"]
+    # A failed run's error repeats its failed steps' errors, printed below;
+    # anything else (a canvas that broke, a cancel) is said here.
+    steps_said = "\n".join(
+        f"{s.key}: {s.error}" for s in step_runs if s.status == StepStatus.FAILED
+    )
+    if run.error and run.error != steps_said:
+        lines.append(f"  {run.error}")
+    lines += [
         "",
         f"{'step':<22} {'status':<10} {'created':>8} {'updated':>8} "
         f"{'unchanged':>9} {'failed':>7} {'time':>8}",
     ]
-    step_runs = list(run.step_runs.all())
     for s in step_runs:
         lines.append(
             f"{s.key:<22} {s.status:<10} {s.created:>8} {s.updated:>8} "

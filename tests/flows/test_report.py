@@ -1,0 +1,35 @@
+"""The plain-text run report of ``syncflow run --wait`` and ``syncflow report``."""
+
+from flows.control import fail_run, finish_run
+from flows.models import FlowRun, StepStatus
+from flows.report import run_report
+from flows.scheduler import start_run
+from tests.flows.helpers import flow, step
+
+
+def test_a_run_that_failed_outside_its_steps_says_why_under_its_headline(db):
+    # Given a run whose canvas broke before any step started
+    broken = flow("broken", step("first"), step("second", depends_on=["first"]))
+    run = start_run(broken)
+    fail_run(run.pk, "ChordError: OperationalError('database is locked')")
+
+    # When its report is printed
+    lines = run_report(FlowRun.objects.get(pk=run.pk)).splitlines()
+
+    # Then the reason follows the headline, and each step says it never ran
+    assert lines[0].startswith(f"Run {run.pk} of flow 'broken': failed in ")
+    assert lines[1] == "  ChordError: OperationalError('database is locked')"
+    assert "  first: Never started." in lines
+
+
+def test_a_failed_steps_error_is_said_once_at_its_step(db):
+    # Given a run whose one step failed with its own error
+    failing = flow("failing", step("only"))
+    run = start_run(failing)
+    run.step_runs.update(status=StepStatus.FAILED, error="KeyError: 'sku'")
+    finish_run(run.pk)
+
+    # When its report is printed, the error appears only under the step
+    report = run_report(FlowRun.objects.get(pk=run.pk))
+    assert report.count("KeyError: 'sku'") == 1
+    assert "  only: KeyError: 'sku'" in report.splitlines()
