@@ -12,6 +12,7 @@ class FlowsConfig(AppConfig):
     def ready(self):
         from steps.registry import all_kinds, register_kind
 
+        from . import checks  # noqa: F401 (registers the system checks)
         from .conf import settings
 
         all_kinds()
