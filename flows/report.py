@@ -60,6 +60,11 @@ def run_report(run: FlowRun, *, errors_per_step: int = 10) -> str:
             f"{s.unchanged:>9} {s.failed:>7} {format_duration(s.duration):>8}"
         )
     for s in step_runs:
+        if isinstance(s.output, dict) and s.output.get("dry_run"):
+            lines.append(
+                f"  {s.key}: dry run: its counts are what it would have "
+                "written; nothing was kept"
+            )
         if s.error:
             lines.append(f"  {s.key}: {s.error}")
         for e in s.row_errors.all()[:errors_per_step]:

@@ -33,3 +33,20 @@ def test_a_failed_steps_error_is_said_once_at_its_step(db):
     report = run_report(FlowRun.objects.get(pk=run.pk))
     assert report.count("KeyError: 'sku'") == 1
     assert "  only: KeyError: 'sku'" in report.splitlines()
+
+
+def test_a_dry_run_step_is_said_to_have_kept_nothing(db):
+    # Given a run whose import step ran dry and one that ran for real
+    tried = flow("tried", step("products"), step("photos"))
+    run = start_run(tried)
+    run.step_runs.update(status=StepStatus.SUCCEEDED)
+    run.step_runs.filter(key="products").update(output={"dry_run": True}, created=3)
+    finish_run(run.pk)
+
+    # When its report is printed, the dry step is named as such, only it
+    lines = run_report(FlowRun.objects.get(pk=run.pk)).splitlines()
+    dry = [line for line in lines if "dry run" in line]
+    assert dry == [
+        "  products: dry run: its counts are what it would have written; "
+        "nothing was kept"
+    ]
