@@ -4,7 +4,7 @@ import logging
 from functools import reduce
 from operator import or_
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
@@ -171,7 +171,7 @@ class ForeignKeyResolver:
                 with transaction.atomic():
                     obj.save(force_insert=True)
             except ValidationError as exc:
-                self.failed_creates[key] = " ".join(exc.messages)
+                self.failed_creates[key] = _by_field(exc)
             except DatabaseError as exc:
                 self.failed_creates[key] = str(exc)
             else:
@@ -192,6 +192,18 @@ class ForeignKeyResolver:
             value=_value(raw),
             code="create_failed",
         )
+
+
+def _by_field(exc: ValidationError) -> str:
+    """Return ``exc``'s messages, each after the field it concerns."""
+    if not hasattr(exc, "error_dict"):
+        return " ".join(exc.messages)
+    return " ".join(
+        " ".join(messages)
+        if name == NON_FIELD_ERRORS
+        else f"{name}: {' '.join(messages)}"
+        for name, messages in exc.message_dict.items()
+    )
 
 
 def _show(raw) -> str:

@@ -269,7 +269,9 @@ def test_missing_create_rejects_the_row_when_the_target_cannot_be_made(
         "category",
         "create_failed",
     )
-    assert "cannot create the category 'Boats'" in rejected.message
+    assert rejected.message.startswith(
+        "field 'category': cannot create the category 'Boats': source_id: "
+    ), rejected.message
     assert not Category.objects.filter(name="Boats").exists()
 
 
