@@ -35,6 +35,10 @@ class Heartbeat:
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
     def __enter__(self):
+        # One beat at once, before the work: work shorter than an interval
+        # (the chunks of a step, say) must still show that it is alive,
+        # however many such pieces run one after another.
+        self._beat_once()
         self.thread.start()
         return self
 
@@ -46,15 +50,18 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self.stopped.wait(settings.HEARTBEAT_INTERVAL):
-                try:
-                    StepRun.objects.filter(
-                        pk=self.pk, status=StepStatus.RUNNING
-                    ).update(heartbeat_at=timezone.now())
-                except DatabaseError as exc:
-                    # A busy database delays one beat; the lease allows many.
-                    logger.warning("Heartbeat of step run %s missed: %s", self.pk, exc)
+                self._beat_once()
         finally:
             connection.close()
+
+    def _beat_once(self) -> None:
+        try:
+            StepRun.objects.filter(pk=self.pk, status=StepStatus.RUNNING).update(
+                heartbeat_at=timezone.now()
+            )
+        except DatabaseError as exc:
+            # A busy database delays one beat; the lease allows many.
+            logger.warning("Heartbeat of step run %s missed: %s", self.pk, exc)
 
 
 class Recorder:

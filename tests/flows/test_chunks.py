@@ -204,3 +204,29 @@ def test_a_chunk_that_commits_while_its_owner_looks_is_not_sent_again(worker):
 
     # Then the chunk is not taken for lost, so it is not applied twice
     assert lost == []
+
+
+def test_many_chunks_shorter_than_a_heartbeat_keep_their_step_alive(worker):
+    # Given a step of more short chunks than the worker has slots, so that
+    # its owner task waits in the queue behind them for longer than the
+    # lease, and each chunk ends before a heartbeat interval has passed
+    short = flow(
+        "short-chunks",
+        step(
+            "load",
+            "chunked",
+            rows=80,
+            chunk_size=1,
+            seconds=0.3,
+            policy={"max_attempts": 1},
+        ),
+    )
+
+    # When it runs
+    run = wait_for_run(start_run(short), timeout=60)
+
+    # Then it is never taken for lost: one attempt, every chunk once
+    load = step_runs(run)["load"]
+    assert run.status == RunStatus.SUCCEEDED, load.error
+    assert load.attempts == 1
+    assert written_rows() == list(range(1, 81))
