@@ -38,6 +38,13 @@ from .mapping import FieldRule
 
 logger = logging.getLogger(__name__)
 
+#: How many times RowWriter.write matches a segment against stored rows
+#: that other writers keep adding to. Each match leaves fewer rows to
+#: create, and another writer committing batch after batch of the same
+#: keys may cost one match per batch; the bound only stops a loop that
+#: rows deleted as fast as they are stored could keep going.
+_MATCHES = 50
+
 
 @dataclass
 class PendingRow:
@@ -144,7 +151,7 @@ class RowWriter:
         self.required = [] if row_by_row else required_fields(model)
 
     def write(
-        self, segment: list[PendingRow], *, again: bool = True
+        self, segment: list[PendingRow], *, again: int = _MATCHES
     ) -> list[tuple[int, RowRejected]]:
         """Write ``segment``; set each row's outcome; return rejected rows.
 
@@ -152,8 +159,13 @@ class RowWriter:
         the same key between the moment this one reads the stored rows and
         the moment it inserts: the insert then breaks the unique key. When
         that happens, the rows are matched again against what is stored
-        now, once (``again``), so they update what the other writer
-        stored instead of being refused as duplicates.
+        now, so they update what the other writer stored instead of being
+        refused as duplicates. Each match leaves fewer rows to create;
+        ``again`` bounds how many times the segment is matched.
+
+        Rows are written in the order of their keys, so that two writers
+        of overlapping keys take their locks in the same order and do not
+        deadlock each other.
 
         Returns:
             ``(row number, RowRejected)`` for each row that could not be
@@ -171,9 +183,11 @@ class RowWriter:
             problem = self._classify(row, stored, current, creates, updates)
             if problem is not None:
                 rejected.append((row.number, problem))
+        creates.sort(key=_by_key)
+        updates.sort(key=_by_key)
         saved = self._save(creates, updates, again)
         if saved is _MATCH_AGAIN:
-            return self.write(segment, again=False)
+            return self.write(segment, again=again - 1)
         return rejected + saved
 
     def _classify(self, row, stored, current, creates, updates) -> RowRejected | None:
@@ -297,7 +311,7 @@ class RowWriter:
         return current
 
     def _save(
-        self, creates: list, updates: list, again: bool
+        self, creates: list, updates: list, again: int
     ) -> list[tuple[int, RowRejected]]:
         if not creates and not updates:
             return []
@@ -434,10 +448,11 @@ class RowWriter:
             ]
             through.objects.bulk_create(added)
 
-    def _save_one_by_one(self, creates: list, updates: list, again: bool) -> list:
+    def _save_one_by_one(self, creates: list, updates: list, again: int) -> list:
         work = [(row, obj, fields, True) for row, obj, fields in creates]
         work += [(row, obj, fields, False) for row, obj, fields in updates]
-        work.sort(key=lambda item: item[0].number)
+        # In key order, like a bulk write, for the same lock order.
+        work.sort(key=_by_key)
         rejected = []
         for row, obj, fields, created in work:
             try:
@@ -449,12 +464,12 @@ class RowWriter:
                     obj.pk = None
                     obj._state.adding = True
                     if again and self._stored_meanwhile([(row, obj, fields)]):
-                        rejected += self.write([row], again=False)
+                        rejected += self.write([row], again=again - 1)
                         continue
                 rejected.append((row.number, self._explain(obj, exc)))
                 continue
             row.outcome = "created" if created else "updated"
-        return rejected
+        return sorted(rejected, key=lambda item: item[0])
 
     def _save_one(self, row: PendingRow, obj, fields: set, created: bool) -> None:
         if created:
@@ -608,6 +623,15 @@ _TRANSACTION_ROLLBACK_CODES = frozenset({"40P01", "40001"})
 
 #: Returned by RowWriter._save when the rows are to be matched again.
 _MATCH_AGAIN: Any = object()
+
+
+def _by_key(item: tuple) -> tuple:
+    """Sort key of a ``(row, obj, fields)`` to write: the row's key.
+
+    Keys of one import are cleaned by the same fields, so they compare;
+    ``None`` (a nullable key part) sorts first.
+    """
+    return tuple((part is not None, part) for part in item[0].key)
 
 #: Stands for a default that is made anew for each instance.
 _MADE_EACH_TIME = object()

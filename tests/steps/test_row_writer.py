@@ -1,5 +1,7 @@
 """How ``import_rows`` writes: upserts, bulk updates, save(), row by row."""
 
+import random
+import threading
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -394,3 +396,51 @@ def test_a_lock_the_database_cannot_grant_fails_the_step_and_refuses_no_row(
     ctx, _output = run(config)
     assert ctx.rejected == []
     assert tags() == {"A": ("Apricot", 1), "B": ("Banana", 2), "C": ("Cherry", 3)}
+
+
+@pytest.mark.parametrize("write", ["bulk", "save"])
+def test_two_imports_of_the_same_new_rows_at_once_store_each_row_once(
+    write, put_file, transactional_db
+):
+    # Given 2,000 new tags in two files, one in the other's order shuffled,
+    # so that batch after batch each import inserts keys the other is
+    # inserting at the same moment
+    lines = [f"T{n},Tag {n},{n}" for n in range(2000)]
+    shuffled = random.Random(7).sample(lines, len(lines))
+    sources = [
+        put_file("in-order.csv", tags_csv(*lines)),
+        put_file("shuffled.csv", tags_csv(*shuffled)),
+    ]
+
+    # When both are imported at once, in batches of 250 committed each
+    start = threading.Barrier(len(sources))
+    outcomes = {}
+
+    def import_file(source):
+        try:
+            start.wait()
+            ctx = StepContext()
+            ImportRows(
+                tag_import(source, write=write, transaction="batch", batch_size=250)
+            ).run(ctx)
+            outcomes[source["path"]] = (ctx.count_dict(), ctx.rejected)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion
+            outcomes[source["path"]] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=import_file, args=(s,)) for s in sources]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then neither import fails or refuses a row for a key the other one
+    # stored: each tag is stored once, created by one import and found
+    # unchanged by the other
+    assert all(isinstance(outcome, tuple) for outcome in outcomes.values()), outcomes
+    assert [rejected for _counts, rejected in outcomes.values()] == [[], []]
+    created = sum(counts["created"] for counts, _rejected in outcomes.values())
+    unchanged = sum(counts["unchanged"] for counts, _rejected in outcomes.values())
+    assert (created, unchanged) == (2000, 2000)
+    assert tags() == {f"T{n}": (f"Tag {n}", n) for n in range(2000)}
