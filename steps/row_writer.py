@@ -633,6 +633,7 @@ def _by_key(item: tuple) -> tuple:
     """
     return tuple((part is not None, part) for part in item[0].key)
 
+
 #: Stands for a default that is made anew for each instance.
 _MADE_EACH_TIME = object()
 
