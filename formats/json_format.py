@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import IO, Any
@@ -27,6 +28,12 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 # A value cut by the end of the buffer fails this close to that end, except
 # strings, which fail where they start.
 _CUT_MARGIN = 8
+# An escape of half a UTF-16 surrogate pair. JSON decodes a pair to one
+# character but keeps a lone half, which no database or file can store;
+# the text is searched for these escapes, and only an item whose text has
+# one is searched for the lone half.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def flatten(values: dict, prefix: str = "") -> dict:
@@ -131,6 +138,36 @@ class _JsonReaderBase(Reader):
             self.count_row(number)
             yield Row(number, values)
         self._columns_known = True
+
+    def check_text(self, text: str, item: object, number: int) -> None:
+        """Refuse ``item``, decoded from ``text``, if it holds a lone surrogate.
+
+        Raises:
+            CellError: Naming the row and the key whose text holds it.
+        """
+        if not _SURROGATE_ESCAPE.search(text):
+            return
+        found = _lone_surrogate(item)
+        if found:
+            path, half = found
+            message = _(
+                "The text holds \\u%(code)04x, half of a UTF-16 surrogate "
+                "pair without its other half: it is not a character."
+            )
+            code = {"code": ord(half)}
+            raise self.error(CellError, message % code, row=number, column=path or None)
+
+    def _number_too_long(self, error: ValueError, number: int) -> ParseError:
+        """Return the error for a number longer than Python converts.
+
+        Python refuses to turn a text of more than
+        :func:`sys.get_int_max_str_digits` digits into an integer, as a
+        defence against slow conversions; JSON gives no other ValueError.
+        """
+        del error  # Its text suggests a Python call; the message says it all.
+        message = _("A number has more than %(limit)d digits.")
+        limit = {"limit": sys.get_int_max_str_digits()}
+        return self.error(ParseError, message % limit, row=number)
 
     def _values(self, item: object, number: int) -> dict:
         if not isinstance(item, dict):
@@ -256,7 +293,9 @@ class JsonReader(_JsonReaderBase):
         while True:
             try:
                 item, end = self._decoder.raw_decode(self._buffer, self._position)
-            except json.JSONDecodeError as error:
+            except ValueError as error:
+                if not isinstance(error, json.JSONDecodeError):
+                    raise self._number_too_long(error, number) from None
                 cut = error.msg.startswith("Unterminated string") or (
                     error.pos >= len(self._buffer) - _CUT_MARGIN
                 )
@@ -270,6 +309,7 @@ class JsonReader(_JsonReaderBase):
             else:
                 cut = end >= len(self._buffer) - _CUT_MARGIN
                 if self._ended or isinstance(item, (dict, list)) or not cut:
+                    self.check_text(self._buffer[self._position : end], item, number)
                     self._position = end
                     return item
             if len(self._buffer) - self._position > self.max_object_chars:
@@ -304,16 +344,39 @@ class JsonLinesReader(_JsonReaderBase):
             if not line.strip():
                 continue
             try:
-                yield source.line_number, json.loads(line)
+                item = json.loads(line)
             except json.JSONDecodeError as error:
                 message = _("The JSON is malformed: %(detail)s (column %(column)d).")
                 detail = {"detail": error.msg, "column": error.colno}
                 raise self.error(
                     ParseError, message % detail, row=source.line_number
                 ) from None
+            except ValueError as error:
+                raise self._number_too_long(error, source.line_number) from None
             except RecursionError:
                 message = _("The JSON nests too deeply.")
                 raise self.error(ParseError, message, row=source.line_number) from None
+            self.check_text(line, item, source.line_number)
+            yield source.line_number, item
+
+
+def _lone_surrogate(item: object, path: str = "") -> tuple[str, str] | None:
+    """Return ``(dotted path, half)`` of the first lone surrogate in ``item``."""
+    if isinstance(item, str):
+        found = _SURROGATE.search(item)
+        return (path, found.group()) if found else None
+    if isinstance(item, dict):
+        for key, value in item.items():
+            name = f"{path}.{key}" if path else key
+            found = _lone_surrogate(key, path) or _lone_surrogate(value, name)
+            if found:
+                return found
+    if isinstance(item, list):
+        for position, value in enumerate(item):
+            found = _lone_surrogate(value, f"{path}[{position}]")
+            if found:
+                return found
+    return None
 
 
 def _default(value: object) -> object:

@@ -123,6 +123,47 @@ def test_text_that_is_no_array_of_objects_is_a_parse_error(data, message):
         list(JsonReader(io.BytesIO(data)))
 
 
+@pytest.mark.parametrize("reader", [JsonReader, JsonLinesReader])
+def test_a_number_longer_than_python_reads_is_a_parse_error_at_its_row(reader):
+    # Given a second object whose number has 5,000 digits, more than Python
+    # turns into an integer
+    data = b'{"a": 1}\n{"a": ' + b"7" * 5000 + b"}\n"
+    if reader is JsonReader:
+        data = b"[" + data.replace(b"}\n{", b"},{").rstrip() + b"]"
+
+    # When it is read
+    with pytest.raises(ParseError) as caught:
+        list(reader(io.BytesIO(data), name="big.json"))
+
+    # Then the error names the row and says why, not a bare ValueError
+    assert caught.value.row == 2
+    assert "A number has more than 4300 digits." in str(caught.value)
+
+
+@pytest.mark.parametrize("reader", [JsonReader, JsonLinesReader])
+def test_half_a_surrogate_pair_is_a_cell_error_at_its_key(reader):
+    # Given an escape of half a UTF-16 pair, which decodes to no character,
+    # beside a whole pair and an escaped backslash that only look like one
+    data = (
+        b'{"ok": "\\ud83d\\ude00 \\\\ud800"}\n'
+        b'{"ok": "fine", "name": {"first": "x\\udc41"}}\n'
+    )
+    if reader is JsonReader:
+        data = b"[" + data.replace(b"}\n{", b"},{").rstrip() + b"]"
+
+    # When it is read
+    rows = reader(io.BytesIO(data), name="people.json")
+    first = next(iter(rows))
+    with pytest.raises(CellError) as caught:
+        list(rows)
+
+    # Then the whole pair and the backslash read as text, and the lone half
+    # is refused at its row and dotted key, never reaching a database
+    assert first.values == {"ok": "\U0001f600 \\ud800"}
+    assert (caught.value.row, caught.value.column) == (2, "name.first")
+    assert "\\udc41, half of a UTF-16 surrogate pair" in str(caught.value)
+
+
 def test_an_empty_array_has_no_rows():
     # Given "[]"
     # When it is read
