@@ -9,6 +9,7 @@ same step config imports the fixed file.
 
 import json
 import logging
+import os
 import tempfile
 from typing import Any
 
@@ -21,8 +22,6 @@ from django.utils.translation import gettext as _
 
 from formats import formats_for_name, open_writer
 from formats.errors import FormatError
-
-from .errors import StepError
 
 logger = logging.getLogger(__name__)
 
@@ -105,46 +104,67 @@ class FailedRows:
     def save(self) -> dict | None:
         """Write the rows kept; return the file's storage, path and rows.
 
-        Returns:
-            ``{"storage": ..., "path": ..., "rows": n}``, or ``None`` when no
-            row was refused (no file is written then).
+        The rows were refused and the others written by then, so a value
+        the file's format cannot hold (text too long for a spreadsheet
+        cell, a character a workbook refuses, more columns than an XLS
+        sheet has) must not fail the step: the rows are then written as
+        JSON Lines beside the path, which holds any value read, and the
+        result says why in ``"error"``. Should even that fail, no file is
+        written, ``"path"`` is ``None`` and ``"error"`` says why; the
+        refused rows stay in the step's report either way.
 
-        Raises:
-            StepError: If the writer refuses a value; the message names the
-                file.
+        Returns:
+            ``{"storage": ..., "path": ..., "rows": n}`` (with ``"format"``
+            and ``"error"`` when the rows went to JSON Lines instead), or
+            ``None`` when no row was refused (no file is written then).
         """
         if not self.rows:
             return None
         self.rows.sort(key=lambda item: item[0])
+        name = timezone.localtime().strftime(self.target["path"])
+        result = {"storage": self.target["storage"], "rows": len(self.rows)}
+        try:
+            return {**result, "path": self._store(name, self.format, self._options())}
+        except FormatError as exc:
+            problem = _(
+                "The %(format)s file %(name)r cannot hold the failed rows: %(error)s"
+            ) % {"format": self.format, "name": name, "error": exc}
+        fallback = f"{os.path.splitext(name)[0]}.jsonl"
+        logger.warning("%s; writing them to %s instead", problem, fallback)
+        try:
+            path = self._store(fallback, "jsonl", {})
+        except FormatError as exc:
+            logger.error("Cannot write the failed rows to %s either: %s", fallback, exc)
+            return {**result, "path": None, "error": f"{problem} ({exc})"}
+        return {**result, "path": path, "format": "jsonl", "error": problem}
+
+    def _store(self, name: str, format: str, options: dict) -> str:
+        """Write the rows kept as ``format`` to ``name``; return the path.
+
+        Values are written as they were read, without the quote a writer
+        puts before text that a spreadsheet would run as a formula, so the
+        fixed file imports the same values; they came from the source,
+        which held them as they are.
+        """
         keys = self._keys()
         columns = [str(key) for key in keys] + [ERROR_COLUMN]
-        name = timezone.localtime().strftime(self.target["path"])
         with tempfile.TemporaryFile() as spool:
-            try:
-                with open_writer(
-                    spool,
-                    name=name,
-                    format=self.format,
-                    columns=columns,
-                    **self._options(),
-                ) as writer:
-                    for _number, values, message in self.rows:
-                        cells = [self._cell(values.get(key)) for key in keys]
-                        writer.write_row([*cells, message])
-            except FormatError as exc:
-                raise StepError(
-                    _("Cannot write the failed rows to %(name)r: %(error)s")
-                    % {"name": name, "error": exc}
-                ) from exc
+            with open_writer(
+                spool,
+                name=name,
+                format=format,
+                columns=columns,
+                escape_formulas=False,
+                **options,
+            ) as writer:
+                for _number, values, message in self.rows:
+                    cells = [self._cell(values.get(key), format) for key in keys]
+                    writer.write_row([*cells, message])
             spool.seek(0)
             storage = storages[self.target["storage"]]
             stored = storage.save(name, File(spool, name=name))
         logger.info("Wrote %d failed rows to %s", len(self.rows), stored)
-        return {
-            "storage": self.target["storage"],
-            "path": stored,
-            "rows": len(self.rows),
-        }
+        return stored
 
     def _keys(self) -> list:
         seen: dict = {}
@@ -166,12 +186,12 @@ class FailedRows:
             options["header"] = False
         return options
 
-    def _cell(self, value: Any) -> Any:
+    def _cell(self, value: Any, format: str) -> Any:
         """Return ``value`` as the writer takes it: nested data as JSON text.
 
         JSON keeps nested objects and lists as they are; a table format
         cannot hold them, so it gets their JSON text.
         """
-        if isinstance(value, (dict, list)) and self.format not in ("json", "jsonl"):
+        if isinstance(value, (dict, list)) and format not in ("json", "jsonl"):
             return json.dumps(value, default=str)
         return value

@@ -9,7 +9,14 @@ from django.core.files.base import ContentFile
 from tests.conftest import ROOT
 from tests.testapp.models import Tag
 
-from .conftest import SUBCATEGORIES, bad_tags_config, erp_import, run, tag_import
+from .conftest import (
+    SUBCATEGORIES,
+    bad_tags_config,
+    erp_import,
+    run,
+    tag_import,
+    tags,
+)
 
 
 def erp_subcategories() -> dict:
@@ -142,3 +149,67 @@ def test_the_failed_rows_of_a_dataset_are_a_json_file(db, scratch):
         "weight": "heavy",
     }
     assert rows[0]["error"].startswith("field 'weight': ")
+
+
+def test_values_that_look_like_formulas_are_filed_as_they_were_read(
+    put_file, db, scratch
+):
+    # Given tags whose labels start like spreadsheet formulas, with weights
+    # that are no numbers
+    source = put_file("tags.csv", "code,label,weight\nA,=1+2,x\nB,-minus,y\n")
+
+    # When they are imported with a failed-rows file
+    _ctx, output = run(
+        tag_import(source, failed_rows={"storage": "scratch", "path": "failed/t.csv"})
+    )
+
+    # Then the file holds the labels as read, no quote put before them, so
+    # that once the weights are fixed the same labels are imported
+    with scratch.open(output["failed_rows"]["path"], "rb") as handle:
+        lines = handle.read().decode("utf-8").splitlines()
+    assert [line.split(",")[:3] for line in lines[1:]] == [
+        ["A", "=1+2", "x"],
+        ["B", "-minus", "y"],
+    ]
+    fixed = "\n".join(lines).replace(",x,", ",1,").replace(",y,", ",2,")
+    path = scratch.save("failed/fixed-formulas.csv", ContentFile(fixed.encode()))
+    run(tag_import({"storage": "scratch", "path": path}))
+    assert tags() == {"A": ("=1+2", 1), "B": ("-minus", 2)}
+
+
+def test_rows_a_workbook_cannot_hold_are_filed_as_json_lines_and_the_step_ends(
+    put_file, db, scratch
+):
+    # Given a CSV of tags, two of them refused for their weight, one with a
+    # control character in its label, which no XLSX cell may hold, and a
+    # failed-rows file asked for as a workbook
+    source = put_file(
+        "tags.csv", "code,label,weight\nA,Apple,1\nB,Bell\x07,x\nC,Cherry,y\n"
+    )
+    config = tag_import(
+        source, failed_rows={"storage": "scratch", "path": "failed/tags.xlsx"}
+    )
+
+    # When it is imported
+    ctx, output = run(config)
+
+    # Then the good row is kept and the step ends; the refused rows are
+    # written as JSON Lines beside the path asked for, as they were read,
+    # and the output says why
+    assert tags() == {"A": ("Apple", 1)}
+    assert [r.row for r in ctx.rejected] == [3, 4]
+    failed = output["failed_rows"]
+    assert (failed["path"], failed["format"], failed["rows"]) == (
+        "failed/tags.jsonl",
+        "jsonl",
+        2,
+    )
+    assert failed["error"].startswith(
+        "The xlsx file 'failed/tags.xlsx' cannot hold the failed rows: "
+    )
+    with scratch.open(failed["path"], "rb") as handle:
+        rows = [json.loads(line) for line in handle.read().splitlines()]
+    assert [(r["code"], r["label"], r["weight"]) for r in rows] == [
+        ("B", "Bell\x07", "x"),
+        ("C", "Cherry", "y"),
+    ]
