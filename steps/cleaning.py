@@ -15,6 +15,7 @@ from django.core.validators import (
     MaxLengthValidator,
     MaxValueValidator,
     MinValueValidator,
+    ProhibitNullCharactersValidator,
 )
 from django.db import models
 from django.utils import timezone
@@ -59,6 +60,8 @@ def convert(rule: "FieldRule", raw: Any) -> Any:
     if timed:
         raw = _aware(raw)
     try:
+        if isinstance(raw, str) and isinstance(model_field, _TEXT_FIELDS):
+            _NO_NUL(raw)
         value = model_field.clean(raw, None)
     except ValidationError as exc:
         raise RowRejected(
@@ -140,6 +143,12 @@ def type_problem(model_field: models.Field, raw: Any) -> str | None:
 
 _NUMBER_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField)
 
+#: Text fields refuse a NUL character, as a form's ``CharField`` does:
+#: PostgreSQL cannot store one, and the row would fail at the database
+#: without naming its field.
+_TEXT_FIELDS = (models.CharField, models.TextField)
+_NO_NUL = ProhibitNullCharactersValidator()
+
 
 def _time_kind(model_field: models.Field) -> str | None:
     if isinstance(model_field, models.DateTimeField):
@@ -179,6 +188,8 @@ def make_cleaner(rule: "FieldRule"):
         return lambda raw: convert(rule, raw)
     to_python = model_field.to_python
     limits, others = _split_validators(model_field.validators)
+    if isinstance(model_field, _TEXT_FIELDS):
+        others.append(_NO_NUL)
     longest, lowest, highest = limits
     empty = model_field.empty_values
     # Every value in Django's empty_values is falsy, so a truthy value is

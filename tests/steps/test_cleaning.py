@@ -27,6 +27,7 @@ REFUSED = {
     "a price given as a boolean": ("list_price", False),
     "a name given as a list": ("name", ["J", 2]),
     "a name given as an object": ("name", {"a": [1, 2]}),
+    "a name holding a NUL character": ("name", "Road\x00Frame"),
 }
 
 
@@ -185,4 +186,19 @@ def test_a_yes_or_no_field_refuses_another_word_with_the_fields_message(db):
     assert (text, code) == (
         "field 'make_flag': “maybe” value must be either True or False.",
         "invalid",
+    )
+
+
+def test_text_with_a_nul_character_is_refused_at_its_field(db):
+    # Given the rule of a product's name, a text field, which PostgreSQL
+    # could not store a NUL character in
+    [rule] = parse_mapping(Product, {"name": "name"})
+
+    # When a name holding one is cleaned
+    text, code = refusal(make_cleaner(rule), "Road\x00Frame")
+
+    # Then it is refused at the field, as a form would, on every database
+    assert (text, code) == (
+        "field 'name': Null characters are not allowed.",
+        "null_characters_not_allowed",
     )
