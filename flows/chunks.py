@@ -142,16 +142,23 @@ def execute_chunk(
             "Run %s: step %r chunk %d failed: %s", run_id, key, index, message
         )
         return "failed"
-    _report_progress(step_run)
+    _count_committed(step_run.pk)
     return "done"
 
 
-def _report_progress(step_run: StepRun) -> None:
-    done = step_run.chunks.filter(status=StepStatus.SUCCEEDED).values_list(
-        "output", flat=True
-    )
-    rows = sum(output.get("rows", 0) for output in done if isinstance(output, dict))
-    StepRun.objects.filter(pk=step_run.pk).update(rows_done=rows)
+def _count_committed(step_run_pk: int) -> None:
+    """Give a chunked step the rows and counts of its chunks that committed.
+
+    Called as each chunk finishes, so that a person watching sees the
+    counts grow, and so that a step cancelled (or lost) before its chunks
+    are merged still counts the rows its finished chunks kept. The step's
+    row is locked first: of two chunks finishing at once, the one that
+    writes last has counted both.
+    """
+    with transaction.atomic():
+        step_run = StepRun.objects.select_for_update().get(pk=step_run_pk)
+        done = [c for c in step_run.chunks.all() if c.status == StepStatus.SUCCEEDED]
+        StepRun.objects.filter(pk=step_run_pk).update(**_counts(done))
 
 
 def poll_chunks(run_id: int, key: str, generation: int):

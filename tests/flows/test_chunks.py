@@ -1,8 +1,11 @@
 """Chunked steps: chunks in parallel, checkpoints, retries and resume."""
 
+import time
+
 import pytest
 from django.db import connection
 
+from flows.control import cancel_run
 from flows.models import RunStatus, StepStatus
 from flows.recovery import apply_plan, plan_resume
 from flows.scheduler import start_run
@@ -230,3 +233,30 @@ def test_many_chunks_shorter_than_a_heartbeat_keep_their_step_alive(worker):
     assert run.status == RunStatus.SUCCEEDED, load.error
     assert load.attempts == 1
     assert written_rows() == list(range(1, 81))
+
+
+def test_a_cancelled_chunked_step_counts_the_rows_its_finished_chunks_kept(worker):
+    # Given a step of 20 slow chunks, some of which have committed
+    slow = flow(
+        "slow-chunks", step("load", "chunked", rows=20, chunk_size=1, seconds=0.5)
+    )
+    run = start_run(slow)
+    deadline = time.monotonic() + 60
+    while run.step_runs.get(key="load").chunks.filter(status="succeeded").count() < 2:
+        assert time.monotonic() < deadline, "No chunk finished in time."
+        time.sleep(0.05)
+
+    # When the run is cancelled, and its running chunks have stopped
+    cancel_run(run)
+    deadline = time.monotonic() + 30
+    while run.step_runs.get(key="load").chunks.filter(status="running").exists():
+        assert time.monotonic() < deadline, "A chunk kept running."
+        time.sleep(0.05)
+
+    # Then the step is cancelled, yet its counts and rows done are those of
+    # the chunks that committed, which are the rows in the table
+    load = run.step_runs.get(key="load")
+    kept = len(written_rows())
+    assert load.status == StepStatus.CANCELLED
+    assert 2 <= kept < 20
+    assert (load.created, load.rows_done) == (kept, kept)
