@@ -201,6 +201,7 @@ class RowWriter:
                 return RowRejected(
                     _("no existing row has the key %(key)s.") % {"key": _show(row.key)},
                     code="does_not_exist",
+                    **self._key_place(row),
                 )
             unfilled = [
                 f
@@ -223,6 +224,7 @@ class RowWriter:
                 _("a row with the key %(key)s exists already.")
                 % {"key": _show(row.key)},
                 code="exists",
+                **self._key_place(row),
             )
         if self.action == "skip_existing":
             row.outcome = "unchanged"
@@ -309,6 +311,21 @@ class RowWriter:
             for pk, target_pk in pairs.values_list(source, target).order_by(target):
                 current.setdefault((rule.name, pk), []).append(target_pk)
         return current
+
+    def _key_place(self, row: PendingRow) -> dict:
+        """Return the ``column`` and ``value`` of a row refused for its key.
+
+        A key of one field names that field's column and its value; a key
+        of several names their columns, comma-separated, and no one value.
+        """
+        labels = [
+            str(rule.label)
+            for name in self.key
+            for rule in self.rules
+            if rule.name == name and rule.label is not None
+        ]
+        value = row.key[0] if len(row.key) == 1 else None
+        return {"column": ", ".join(labels) or None, "value": value}
 
     def _save(
         self, creates: list, updates: list, again: int

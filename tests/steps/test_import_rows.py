@@ -96,6 +96,7 @@ def test_create_only_refuses_rows_that_exist_and_creates_the_rest(put_file, db):
     assert ctx.count_dict() == {"created": 1, "updated": 0, "unchanged": 0, "failed": 1}
     [rejected] = ctx.rejected
     assert (rejected.row, rejected.code) == (2, "exists")
+    assert (rejected.column, rejected.value) == ("code", "A")
     assert "'A'" in rejected.message
 
 
@@ -112,6 +113,7 @@ def test_update_only_refuses_rows_that_do_not_exist(put_file, db):
     assert ctx.count_dict() == {"created": 0, "updated": 1, "unchanged": 0, "failed": 1}
     [rejected] = ctx.rejected
     assert (rejected.row, rejected.code) == (3, "does_not_exist")
+    assert (rejected.column, rejected.value) == ("code", "D")
     assert "'D'" in rejected.message
 
 
