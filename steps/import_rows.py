@@ -271,12 +271,20 @@ class ImportRows(StepKind):
         return output
 
     def _format_failure(self, exc: FormatError) -> str:
+        """Say what broke the source and what the rows before it left.
+
+        Rows of the batches before the break are written (unless the step
+        is one transaction), each as its outcome says: refused rows were
+        not, and unchanged ones needed no write.
+        """
         if self.whole or not self.rows_done:
             return str(exc)
-        return _("%(error)s %(done)d rows before it were saved.") % {
-            "error": exc,
-            "done": self.rows_done,
-        }
+        counts = self.ctx.count_dict()
+        return _(
+            "%(error)s The %(done)d rows before it were imported: %(created)d "
+            "created, %(updated)d updated, %(unchanged)d unchanged, "
+            "%(failed)d refused."
+        ) % {"error": exc, "done": self.rows_done, **counts}
 
     def _check_parameters(self, rules: list) -> None:
         """Raise ``ConfigError`` if a template names a parameter the run lacks."""
