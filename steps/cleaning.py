@@ -7,6 +7,7 @@ cleans every cell of every row.
 """
 
 import datetime
+import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -114,7 +115,9 @@ def type_problem(model_field: models.Field, raw: Any) -> str | None:
     * a list or an object (dict), except for a ``JSONField``;
     * a boolean, for a number field;
     * a float or ``Decimal`` with a fraction, for an integer field;
-    * a number or a boolean, for a date, time or duration field.
+    * a number or a boolean, for a date, time or duration field;
+    * an infinite or NaN float (JSON's ``1e400``, ``NaN``), except for a
+      ``FloatField``.
     """
     if isinstance(raw, (list, dict)) and not isinstance(model_field, models.JSONField):
         found = _("a list") if isinstance(raw, list) else _("an object")
@@ -130,6 +133,12 @@ def type_problem(model_field: models.Field, raw: Any) -> str | None:
                 "kind": kind,
                 "value": raw,
             }
+    if (
+        isinstance(raw, float)
+        and not math.isfinite(raw)
+        and not isinstance(model_field, models.FloatField)
+    ):
+        return _("expected a finite number, found %(value)s.") % {"value": raw}
     fraction_possible = isinstance(raw, (float, Decimal))
     if fraction_possible and isinstance(model_field, models.IntegerField):
         try:

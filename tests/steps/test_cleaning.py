@@ -110,6 +110,9 @@ def test_a_validator_of_the_field_itself_still_runs_on_the_quick_path(db):
         ("name", {"a": 1}, "expected a single value, found an object."),
         ("sell_start", 45123.0, "expected a date and time, found 45123.0."),
         ("sell_start", 45123, "expected a date and time, found 45123."),
+        ("name", float("inf"), "expected a finite number, found inf."),
+        ("list_price", float("nan"), "expected a finite number, found nan."),
+        ("safety_stock_level", float("-inf"), "expected a finite number, found -inf."),
     ],
 )
 def test_a_spreadsheet_or_json_value_is_not_converted_with_a_loss(
