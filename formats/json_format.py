@@ -309,14 +309,20 @@ class JsonReader(_JsonReaderBase):
             else:
                 cut = end >= len(self._buffer) - _CUT_MARGIN
                 if self._ended or isinstance(item, (dict, list)) or not cut:
+                    if end - self._position > self.max_object_chars:
+                        # Read whole from what was in the buffer already.
+                        raise self._too_long(number)
                     self.check_text(self._buffer[self._position : end], item, number)
                     self._position = end
                     return item
             if len(self._buffer) - self._position > self.max_object_chars:
-                message = _("An object is longer than %(limit)d characters.")
-                limit = {"limit": self.max_object_chars}
-                raise self.error(LimitError, message % limit, row=number)
+                raise self._too_long(number)
             self._read_more(number)
+
+    def _too_long(self, number: int) -> LimitError:
+        message = _("An object is longer than %(limit)d characters.")
+        limit = {"limit": self.max_object_chars}
+        return self.error(LimitError, message % limit, row=number)
 
 
 class JsonLinesReader(_JsonReaderBase):

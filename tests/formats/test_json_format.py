@@ -208,6 +208,22 @@ def test_an_object_longer_than_the_limit_is_refused():
     assert caught.value.row == 1
 
 
+def test_an_object_over_the_limit_is_refused_even_when_read_at_once():
+    # Given a limit far below what the reader reads at a time, and a second
+    # object of about 300 characters, read whole with the first
+    data = json.dumps([{"a": "short"}, {"a": "x" * 300}]).encode()
+
+    # When it is read
+    rows = JsonReader(io.BytesIO(data), max_object_chars=100)
+    first = next(iter(rows))
+    with pytest.raises(LimitError) as caught:
+        list(rows)
+
+    # Then the short object is read and the long one refused
+    assert first.values == {"a": "short"}
+    assert caught.value.row == 2
+
+
 def test_bad_bytes_are_reported_at_the_object_being_read():
     # Given a Latin-1 byte in a UTF-8 array
     data = b'[{"a": "ok"}, {"a": "caf\xe9"}]'
