@@ -197,8 +197,7 @@ def make_cleaner(rule: "FieldRule"):
         return lambda raw: convert(rule, raw)
     to_python = model_field.to_python
     limits, others = _split_validators(model_field.validators)
-    if isinstance(model_field, _TEXT_FIELDS):
-        others.append(_NO_NUL)
+    textual = isinstance(model_field, _TEXT_FIELDS)
     longest, lowest, highest = limits
     empty = model_field.empty_values
     # Every value in Django's empty_values is falsy, so a truthy value is
@@ -224,7 +223,8 @@ def make_cleaner(rule: "FieldRule"):
             if (not value or not falsy_empty) and value in empty:
                 return convert(rule, raw)
             if (
-                (longest is not None and len(value) > longest)
+                (textual and "\x00" in value)
+                or (longest is not None and len(value) > longest)
                 or (lowest is not None and value < lowest)
                 or (highest is not None and value > highest)
             ):
