@@ -183,12 +183,12 @@ class RowWriter:
             problem = self._classify(row, stored, current, creates, updates)
             if problem is not None:
                 rejected.append((row.number, problem))
-        creates.sort(key=_by_key)
-        updates.sort(key=_by_key)
+        _in_key_order(creates)
+        _in_key_order(updates)
         saved = self._save(creates, updates, again)
         if saved is _MATCH_AGAIN:
             return self.write(segment, again=again - 1)
-        return rejected + saved
+        return sorted(rejected + saved, key=lambda item: item[0])
 
     def _classify(self, row, stored, current, creates, updates) -> RowRejected | None:
         """Sort ``row`` into ``creates`` or ``updates``, or set it unchanged.
@@ -469,7 +469,7 @@ class RowWriter:
         work = [(row, obj, fields, True) for row, obj, fields in creates]
         work += [(row, obj, fields, False) for row, obj, fields in updates]
         # In key order, like a bulk write, for the same lock order.
-        work.sort(key=_by_key)
+        _in_key_order(work)
         rejected = []
         for row, obj, fields, created in work:
             try:
@@ -486,7 +486,7 @@ class RowWriter:
                 rejected.append((row.number, self._explain(obj, exc)))
                 continue
             row.outcome = "created" if created else "updated"
-        return sorted(rejected, key=lambda item: item[0])
+        return rejected
 
     def _save_one(self, row: PendingRow, obj, fields: set, created: bool) -> None:
         if created:
@@ -642,13 +642,18 @@ _TRANSACTION_ROLLBACK_CODES = frozenset({"40P01", "40001"})
 _MATCH_AGAIN: Any = object()
 
 
-def _by_key(item: tuple) -> tuple:
-    """Sort key of a ``(row, obj, fields)`` to write: the row's key.
+def _in_key_order(work: list) -> None:
+    """Sort ``(row, obj, ...)`` items to write by their rows' keys, in place.
 
     Keys of one import are cleaned by the same fields, so they compare;
-    ``None`` (a nullable key part) sorts first.
+    ``None`` (a nullable key part) sorts first. Should a converter give
+    values of types that do not compare, their text orders them, the same
+    way in every writer.
     """
-    return tuple((part is not None, part) for part in item[0].key)
+    try:
+        work.sort(key=lambda item: tuple((p is not None, p) for p in item[0].key))
+    except TypeError:
+        work.sort(key=lambda item: repr(item[0].key))
 
 
 #: Stands for a default that is made anew for each instance.
