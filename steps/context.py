@@ -98,9 +98,12 @@ class StepContext:
         Returns:
             The :class:`RejectedRow` recorded.
         """
-        text = None if value is None else str(value)
+        text = None if value is None else storable_text(str(value))
         pk = None if object_pk is None else str(object_pk)
-        rejected = RejectedRow(row, str(message), column, text, code, pk)
+        if isinstance(column, str):
+            column = storable_text(column)
+        message = storable_text(str(message))
+        rejected = RejectedRow(row, message, column, text, code, pk)
         self.counts["failed"] += 1
         logger.warning(
             "Run %s: step %r rejected row %s: %s",
@@ -123,6 +126,16 @@ class StepContext:
     def count_dict(self) -> dict[str, int]:
         """Return the counters as a plain dict with every known name."""
         return {name: int(self.counts.get(name, 0)) for name in COUNT_NAMES}
+
+
+def storable_text(text: str) -> str:
+    """Return ``text`` with each NUL character written as ``\\x00``.
+
+    PostgreSQL can store no NUL in text or JSON, and a refused value is
+    kept precisely because it may hold one; the four characters show a
+    person where it was.
+    """
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
 
 
 def check_serialisable(value: Any, *, what: str) -> None:

@@ -9,6 +9,7 @@ same step config imports the fixed file.
 
 import json
 import logging
+import math
 import os
 import tempfile
 from typing import Any
@@ -22,6 +23,8 @@ from django.utils.translation import gettext as _
 
 from formats import formats_for_name, open_writer
 from formats.errors import FormatError
+
+from .context import storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +89,13 @@ class FailedRows:
         """Return the rows kept as JSON: ``[number, values, message]`` each.
 
         Dates, times and decimals become their text, which the same step
-        reads back.
+        reads back. So do what a database cannot keep in JSON: an infinite
+        or NaN float becomes its JSON spelling (``"NaN"``), a NUL in text
+        ``\\x00``.
         """
-        return json.loads(json.dumps(self.rows, cls=DjangoJSONEncoder))
+        text = json.dumps(self.rows, cls=DjangoJSONEncoder)
+        rows = json.loads(text, parse_constant=str)
+        return _without_nul(rows) if "\\u0000" in text else rows
 
     def extend_json(self, rows: list) -> None:
         """Keep rows given as :meth:`as_json` returns them."""
@@ -147,7 +154,8 @@ class FailedRows:
         which held them as they are.
         """
         keys = self._keys()
-        columns = [str(key) for key in keys] + [ERROR_COLUMN]
+        columns = [str(key) for key in keys]
+        columns.append(_error_column(columns))
         with tempfile.TemporaryFile() as spool:
             with open_writer(
                 spool,
@@ -190,8 +198,33 @@ class FailedRows:
         """Return ``value`` as the writer takes it: nested data as JSON text.
 
         JSON keeps nested objects and lists as they are; a table format
-        cannot hold them, so it gets their JSON text.
+        cannot hold them, so it gets their JSON text. An infinite or NaN
+        float, which a JSON source may give but strict JSON cannot hold,
+        becomes the text of its spelling there (``"NaN"``, ``"Infinity"``).
         """
-        if isinstance(value, (dict, list)) and format not in ("json", "jsonl"):
-            return json.dumps(value, default=str)
+        if format not in ("json", "jsonl"):
+            if isinstance(value, (dict, list)):
+                return json.dumps(value, default=str)
+        elif isinstance(value, float) and not math.isfinite(value):
+            return json.dumps(value)
         return value
+
+
+def _without_nul(value: Any) -> Any:
+    """Return JSON ``value`` with NUL in its text written as ``\\x00``."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {storable_text(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def _error_column(columns: list[str]) -> str:
+    """Return ``error``, or ``error_2``, ``error_3``... if the source has it."""
+    name, number = ERROR_COLUMN, 1
+    while name in columns:
+        number += 1
+        name = f"{ERROR_COLUMN}_{number}"
+    return name

@@ -1,6 +1,7 @@
 """The import step in chunks: every row once, whatever happens to workers."""
 
 import hashlib
+import json
 import time
 
 import pytest
@@ -110,9 +111,7 @@ def test_a_chunked_import_reads_each_row_once_and_keeps_its_errors(worker, scrat
     assert tags_again.unchanged == 248
 
 
-def test_chunks_that_repeat_keys_update_each_other_instead_of_refusing(
-    worker, scratch
-):
+def test_chunks_that_repeat_keys_update_each_other_instead_of_refusing(worker, scratch):
     # Given 400 rows naming 100 codes, each code once in each of 4 chunks,
     # slowed down and written in small batches so that chunks overlap and
     # insert the same codes while the others' transactions are open (not
@@ -235,3 +234,42 @@ def test_a_worker_killed_mid_chunked_import_leaves_every_row_exactly_once(
     assert all(c.status == StepStatus.SUCCEEDED for c in chunks)
     assert all(c.attempts == 1 for c in chunks if c.index in done_before)
     assert any(c.attempts > 1 for c in chunks) or step_run.attempts > 1
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2], ids=["whole", "chunked"])
+def test_rows_refused_for_a_nul_or_a_nan_are_kept_where_the_database_can(
+    chunk_size, worker, scratch
+):
+    # Given JSON tags, one with a NUL in its label and one with a NaN
+    # weight, which the step refuses and which PostgreSQL could store in no
+    # text or JSON column as they are, between good ones
+    source = put(
+        scratch,
+        "chunked/odd-tags.json",
+        '[{"code": "N1", "label": "One", "weight": 1},'
+        ' {"code": "N2", "label": "T\\u0000wo", "weight": 2},'
+        ' {"code": "N3", "label": "Three", "weight": NaN},'
+        ' {"code": "N4", "label": "Four", "weight": 4}]',
+    )
+    config = {"failed_rows": {"storage": "scratch", "path": "chunked/odd-failed"}}
+    if chunk_size:
+        config["chunk_size"] = chunk_size
+    odd = flow("odd-tags", tag_step(source, **config))
+
+    # When it runs on the worker
+    run = wait_for_run(start_run(odd))
+
+    # Then it succeeds with the good rows kept and both refusals recorded,
+    # the NUL written as \x00, and the failed rows filed with their values
+    tags = step_runs(run)["tags"]
+    assert run.status == RunStatus.SUCCEEDED, tags.error
+    assert sorted(Tag.objects.values_list("code", flat=True)) == ["N1", "N4"]
+    assert (tags.created, tags.failed) == (2, 2)
+    errors = {e.row_number: e for e in RowError.objects.filter(step_run=tags)}
+    assert (errors[2].column, errors[2].value) == ("label", "T\\x00wo")
+    assert errors[2].code == "null_characters_not_allowed"
+    assert (errors[3].column, errors[3].value) == ("weight", "nan")
+    failed = tags.output["failed_rows"]
+    with scratch.open(failed["path"], "rb") as handle:
+        filed = json.load(handle)
+    assert [(r["code"], r["weight"]) for r in filed] == [("N2", 2), ("N3", "NaN")]

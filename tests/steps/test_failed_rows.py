@@ -213,3 +213,21 @@ def test_rows_a_workbook_cannot_hold_are_filed_as_json_lines_and_the_step_ends(
         ("B", "Bell\x07", "x"),
         ("C", "Cherry", "y"),
     ]
+
+
+def test_a_source_column_named_error_keeps_its_name_and_the_reason_goes_beside(
+    put_file, db, scratch
+):
+    # Given tags with a column of their own called "error", one refused
+    source = put_file("tags.csv", "code,label,weight,error\nA,Apple,x,none\n")
+
+    # When they are imported with a failed-rows file
+    _ctx, output = run(
+        tag_import(source, failed_rows={"storage": "scratch", "path": "failed/e.csv"})
+    )
+
+    # Then the file keeps the source's column and names the reason error_2
+    with scratch.open(output["failed_rows"]["path"], "rb") as handle:
+        lines = handle.read().decode("utf-8").splitlines()
+    assert lines[0] == "code,label,weight,error,error_2"
+    assert lines[1].startswith("A,Apple,x,none,field 'weight'")
