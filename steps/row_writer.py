@@ -38,13 +38,6 @@ from .mapping import FieldRule
 
 logger = logging.getLogger(__name__)
 
-#: How many times RowWriter.write matches a segment against stored rows
-#: that other writers keep adding to. Each match leaves fewer rows to
-#: create, and another writer committing batch after batch of the same
-#: keys may cost one match per batch; the bound only stops a loop that
-#: rows deleted as fast as they are stored could keep going.
-_MATCHES = 50
-
 
 @dataclass
 class PendingRow:
@@ -151,7 +144,7 @@ class RowWriter:
         self.required = [] if row_by_row else required_fields(model)
 
     def write(
-        self, segment: list[PendingRow], *, again: int = _MATCHES
+        self, segment: list[PendingRow], *, again: bool = True
     ) -> list[tuple[int, RowRejected]]:
         """Write ``segment``; set each row's outcome; return rejected rows.
 
@@ -160,8 +153,9 @@ class RowWriter:
         the moment it inserts: the insert then breaks the unique key. When
         that happens, the rows are matched again against what is stored
         now, so they update what the other writer stored instead of being
-        refused as duplicates. Each match leaves fewer rows to create;
-        ``again`` bounds how many times the segment is matched.
+        refused as duplicates. That repeats as long as each match leaves
+        fewer rows to create, however many batches the other writer
+        commits meanwhile; ``again=False`` matches only once.
 
         Rows are written in the order of their keys, so that two writers
         of overlapping keys take their locks in the same order and do not
@@ -169,10 +163,29 @@ class RowWriter:
 
         Returns:
             ``(row number, RowRejected)`` for each row that could not be
-            written; every other row has its ``outcome`` set.
+            written, in row order; every other row has its ``outcome`` set.
         """
         if not segment:
             return []
+        to_create = len(segment) + 1
+        while True:
+            rejected, creates, updates = self._match(segment)
+            # Matching again only pays while it finds rows stored meanwhile;
+            # rows deleted as fast as they are stored could go on for ever.
+            again = again and len(creates) < to_create
+            to_create = len(creates)
+            saved = self._save(creates, updates, again)
+            if saved is not _MATCH_AGAIN:
+                return sorted(rejected + saved, key=lambda item: item[0])
+
+    def _match(self, segment: list[PendingRow]) -> tuple[list, list, list]:
+        """Match ``segment`` against the stored rows.
+
+        Returns:
+            ``(rejected, creates, updates)``: the rows refused, and the
+            ``(row, object, changed fields)`` to create and to update, in
+            key order. Unchanged rows get their outcome and are in neither.
+        """
         existing = self._existing([row.key for row in segment])
         pk = self.pk_position
         current = self._current_many([stored[pk] for stored in existing.values()])
@@ -185,10 +198,7 @@ class RowWriter:
                 rejected.append((row.number, problem))
         _in_key_order(creates)
         _in_key_order(updates)
-        saved = self._save(creates, updates, again)
-        if saved is _MATCH_AGAIN:
-            return self.write(segment, again=again - 1)
-        return sorted(rejected + saved, key=lambda item: item[0])
+        return rejected, creates, updates
 
     def _classify(self, row, stored, current, creates, updates) -> RowRejected | None:
         """Sort ``row`` into ``creates`` or ``updates``, or set it unchanged.
@@ -328,7 +338,7 @@ class RowWriter:
         return {"column": ", ".join(labels) or None, "value": value}
 
     def _save(
-        self, creates: list, updates: list, again: int
+        self, creates: list, updates: list, again: bool
     ) -> list[tuple[int, RowRejected]]:
         if not creates and not updates:
             return []
@@ -465,7 +475,7 @@ class RowWriter:
             ]
             through.objects.bulk_create(added)
 
-    def _save_one_by_one(self, creates: list, updates: list, again: int) -> list:
+    def _save_one_by_one(self, creates: list, updates: list, again: bool) -> list:
         work = [(row, obj, fields, True) for row, obj, fields in creates]
         work += [(row, obj, fields, False) for row, obj, fields in updates]
         # In key order, like a bulk write, for the same lock order.
@@ -481,7 +491,7 @@ class RowWriter:
                     obj.pk = None
                     obj._state.adding = True
                     if again and self._stored_meanwhile([(row, obj, fields)]):
-                        rejected += self.write([row], again=again - 1)
+                        rejected += self.write([row], again=False)
                         continue
                 rejected.append((row.number, self._explain(obj, exc)))
                 continue

@@ -398,38 +398,53 @@ def test_a_lock_the_database_cannot_grant_fails_the_step_and_refuses_no_row(
     assert tags() == {"A": ("Apricot", 1), "B": ("Banana", 2), "C": ("Cherry", 3)}
 
 
+#: Two imports of the same 2,000 new tags at once: the second file's order
+#: and each import's batch size.
+RACES = {
+    # Each inserts keys the other is inserting, batch after batch.
+    "shuffled, batches of 250": (True, 250, 250),
+    # The small batches commit, one after another, keys of the large
+    # batch being written: it is matched again once for each.
+    "in order, batches of 1,000 and of 5": (False, 1000, 5),
+}
+
+
+@pytest.mark.parametrize("race", RACES, ids=list(RACES))
 @pytest.mark.parametrize("write", ["bulk", "save"])
 def test_two_imports_of_the_same_new_rows_at_once_store_each_row_once(
-    write, put_file, transactional_db
+    write, race, put_file, transactional_db
 ):
-    # Given 2,000 new tags in two files, one in the other's order shuffled,
-    # so that batch after batch each import inserts keys the other is
-    # inserting at the same moment
+    # Given 2,000 new tags in two files
+    shuffle, *batch_sizes = RACES[race]
     lines = [f"T{n},Tag {n},{n}" for n in range(2000)]
-    shuffled = random.Random(7).sample(lines, len(lines))
+    other = random.Random(7).sample(lines, len(lines)) if shuffle else lines
     sources = [
-        put_file("in-order.csv", tags_csv(*lines)),
-        put_file("shuffled.csv", tags_csv(*shuffled)),
+        put_file("first.csv", tags_csv(*lines)),
+        put_file("second.csv", tags_csv(*other)),
     ]
 
-    # When both are imported at once, in batches of 250 committed each
+    # When both are imported at once, each batch committed on its own
     start = threading.Barrier(len(sources))
     outcomes = {}
 
-    def import_file(source):
+    def import_file(source, batch_size):
         try:
             start.wait()
             ctx = StepContext()
-            ImportRows(
-                tag_import(source, write=write, transaction="batch", batch_size=250)
-            ).run(ctx)
+            config = tag_import(
+                source, write=write, transaction="batch", batch_size=batch_size
+            )
+            ImportRows(config).run(ctx)
             outcomes[source["path"]] = (ctx.count_dict(), ctx.rejected)
         except Exception as exc:  # noqa: BLE001 - reported by the assertion
             outcomes[source["path"]] = exc
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=import_file, args=(s,)) for s in sources]
+    threads = [
+        threading.Thread(target=import_file, args=work)
+        for work in zip(sources, batch_sizes)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
