@@ -10,10 +10,12 @@ kinder order, so what holds here holds on a worker.
 import random
 
 import networkx as nx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.control import finish_run
+from flows.errors import RunError
 from flows.execution import execute_step
 from flows.loader import load_flow
 from flows.models import FINISHED_STEP_STATUSES, StepAttempt, StepStatus
@@ -128,6 +130,12 @@ def test_random_runs_follow_the_rules_through_failures_and_recoveries(db, exampl
             plan = plan_rerun(run, rng.choice(list(statuses)))
         else:
             plan = plan_resume(run)
+        if plan.empty:
+            # A plan that changes nothing is refused, and the run left as it is.
+            with pytest.raises(RunError, match="Nothing to do"):
+                apply_plan(plan)
+            assert run.is_finished
+            continue
         kept = {
             s.key: s.attempts
             for s in run.step_runs.exclude(key__in=plan.reset)
