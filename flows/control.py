@@ -17,9 +17,16 @@ from django.utils.translation import gettext as _
 
 from . import signals
 from .conf import settings
-from .models import FINISHED_STEP_STATUSES, Flow, FlowRun, RunStatus, StepAttempt
-from .models import StepRun
-from .models import StepStatus
+from .models import (
+    FINISHED_STEP_STATUSES,
+    Flow,
+    FlowRun,
+    RunStatus,
+    StepAttempt,
+    StepChunk,
+    StepRun,
+    StepStatus,
+)
 from .rules import run_status
 
 logger = logging.getLogger(__name__)
@@ -227,12 +234,17 @@ def sweep() -> list[int]:
                 cancel_locked(run, _("The run passed its deadline."))
                 continue
             steps = list(run.step_runs.all())
+            patience = lease * 10 if busy else lease
+            chunked = _chunked(steps)
+            # A chunked step is kept alive by its chunks and its owner's
+            # polls, all of which may wait in the queue behind other work:
+            # while the workers are busy, it too gets ten leases.
             lost = [
                 s
                 for s in steps
-                if s.status == StepStatus.RUNNING and _silent(s, now, lease)
+                if s.status == StepStatus.RUNNING
+                and _silent(s, now, patience if s.pk in chunked else lease)
             ]
-            patience = lease * 10 if busy else lease
             if not lost and not _stalled(run, steps, now, patience):
                 continue
             graph = run_graph(run)
@@ -278,6 +290,15 @@ def _release_held_runs() -> None:
                     .select_related("flow")
                     .get(pk=following.pk)
                 )
+
+
+def _chunked(steps: list[StepRun]) -> set[int]:
+    """Return the primary keys of the running ``steps`` that have chunks."""
+    running = [s.pk for s in steps if s.status == StepStatus.RUNNING]
+    if not running:
+        return set()
+    chunks = StepChunk.objects.filter(step_run__in=running)
+    return set(chunks.values_list("step_run_id", flat=True).distinct())
 
 
 def _silent(step_run: StepRun, now, lease) -> bool:

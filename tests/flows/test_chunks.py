@@ -260,3 +260,36 @@ def test_a_cancelled_chunked_step_counts_the_rows_its_finished_chunks_kept(worke
     assert load.status == StepStatus.CANCELLED
     assert 2 <= kept < 20
     assert (load.created, load.rows_done) == (kept, kept)
+
+
+def test_chunked_steps_waiting_in_the_queue_behind_others_are_not_taken_for_lost(
+    worker,
+):
+    # Given three chunked steps side by side, of more chunks in all than
+    # the worker has slots, so that one step's chunks and its owner's poll
+    # wait in the queue behind the others' for longer than the lease (on
+    # SQLite, whose chunks take turns to write, fewer chunks wait as long)
+    rows = 4 if connection.vendor == "sqlite" else 8
+    side_by_side = flow(
+        "queued-chunks",
+        *(
+            step(
+                key,
+                "chunked",
+                rows=rows,
+                chunk_size=1,
+                seconds=1.5,
+                policy={"max_attempts": 1},
+            )
+            for key in ("a", "b", "c")
+        ),
+    )
+
+    # When they run
+    run = wait_for_run(start_run(side_by_side), timeout=180)
+
+    # Then none was taken for lost: each ran once, every chunk once
+    steps = step_runs(run)
+    assert run.status == RunStatus.SUCCEEDED, {k: s.error for k, s in steps.items()}
+    assert [s.attempts for s in steps.values()] == [1, 1, 1]
+    assert Event.objects.filter(name__startswith="row-").count() == 3 * rows
