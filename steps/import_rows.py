@@ -1,6 +1,7 @@
 """The ``import_rows`` step kind: rows from a file, a URL or a dataset."""
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from itertools import dropwhile, islice, takewhile
 from typing import Any
@@ -213,11 +214,13 @@ class ImportRows(StepKind):
 
     def _import(self, opened, rows) -> None:
         try:
-            batch = list(islice(rows, self.config["batch_size"]))
+            batches = _batches(rows, self.config["batch_size"])
+            first = next(batches, None)
             self._check_header(opened)  # the header is read with the first row
-            while batch:
-                self._import_batch(batch, opened.columns())
-                batch = list(islice(rows, self.config["batch_size"]))
+            if first is not None:
+                self._import_batch(first, opened.columns())
+                for batch in batches:
+                    self._import_batch(batch, opened.columns())
         except FormatError as exc:
             raise SourceError(self._format_failure(exc)) from exc
 
@@ -458,6 +461,29 @@ def _without_failed(output: dict) -> dict:
         for key, value in output.items()
         if key not in ("failed_row_values", "source_format")
     }
+
+
+def _batches(rows: Iterator, size: int) -> Iterator[list]:
+    """Yield ``rows`` in lists of ``size``.
+
+    A reader that fails midway (a malformed JSON object, a broken cell)
+    has handed out the rows before the failure already: they are yielded
+    as one last, shorter batch, to be written like any other, and the
+    error is raised after it.
+    """
+    while True:
+        batch: list = []
+        try:
+            # One by one, so that the rows read before an error are kept.
+            for row in islice(rows, size):
+                batch.append(row)  # noqa: PERF402
+        except FormatError:
+            if batch:
+                yield batch
+            raise
+        if not batch:
+            return
+        yield batch
 
 
 def _keys_of(batch: list) -> list:

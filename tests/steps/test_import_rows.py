@@ -351,6 +351,37 @@ def test_a_file_breaking_midway_keeps_the_batches_before_it_by_default(categorie
     )
 
 
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ('"x\\ud800"', "half of a UTF-16 surrogate pair"),
+        ("1" * 5000, "A number has more than 4300 digits."),
+    ],
+    ids=["lone surrogate", "overlong number"],
+)
+def test_rows_read_before_a_broken_json_object_in_their_batch_are_kept(
+    broken, message, put_file, db
+):
+    # Given three JSON tags, the third unreadable, all in one batch
+    source = put_file(
+        "tags.json",
+        '[{"code": "A", "label": "Apple", "weight": 1},'
+        ' {"code": "B", "label": "Banana", "weight": 2},'
+        f' {{"code": "C", "label": "Cherry", "weight": {broken}}}]',
+    )
+
+    # When it is imported, batch by batch
+    with pytest.raises(SourceError) as caught:
+        run(tag_import(source, batch_size=1000))
+
+    # Then the step fails at the third object, and the two before it, read
+    # already, are kept as a failure midway keeps the batches before it
+    assert "tags.json, row 3" in str(caught.value)
+    assert message in str(caught.value)
+    assert "The 2 rows before it were imported: 2 created" in str(caught.value)
+    assert tags() == {"A": ("Apple", 1), "B": ("Banana", 2)}
+
+
 def test_a_file_breaking_midway_keeps_nothing_in_a_step_transaction(categories):
     # Given the same broken file, imported all or nothing
     config = broken_subcategories(transaction="step")
