@@ -458,6 +458,14 @@ def end_failed_attempt(
     with transaction.atomic():
         FlowRun.objects.select_for_update().get(pk=run.pk)
         if not still_mine(step_run, step_run.attempts):
+            if cancelled:
+                # The cancel marked the step cancelled while it ran; what it
+                # committed before it stopped is counted all the same.
+                StepRun.objects.filter(
+                    pk=step_run.pk,
+                    attempts=step_run.attempts,
+                    status=StepStatus.CANCELLED,
+                ).update(**fields)
             return Decision(Outcome.ALREADY_DONE)
         if before_record is not None:
             before_record()

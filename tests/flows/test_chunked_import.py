@@ -8,6 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
 
+from flows.control import cancel_run
 from flows.models import RowError, RunStatus, StepStatus
 from flows.scheduler import start_run
 from formats import open_reader
@@ -273,3 +274,38 @@ def test_rows_refused_for_a_nul_or_a_nan_are_kept_where_the_database_can(
     with scratch.open(failed["path"], "rb") as handle:
         filed = json.load(handle)
     assert [(r["code"], r["weight"]) for r in filed] == [("N2", 2), ("N3", "NaN")]
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="SQLite's one write lock: the import's batches keep taking it first, "
+    "and the cancel lands only once the import has ended.",
+)
+def test_a_cancelled_import_counts_the_batches_it_committed(worker, scratch):
+    # Given a slow import of 2,000 tags in batches of 100, each committed
+    lines = ["code,label,weight", *(f"X{n:04d},Tag {n},{n}" for n in range(2000))]
+    source = put(scratch, "cancel/tags.csv", "\n".join(lines) + "\n")
+    slow = flow(
+        "slow-tags",
+        tag_step(source, batch_size=100, row_hook="tests.steps.hooks.slow"),
+    )
+    run = start_run(slow)
+    deadline = time.monotonic() + 60
+    while Tag.objects.count() < 200:
+        assert time.monotonic() < deadline, "No batch was committed in time."
+        time.sleep(0.05)
+
+    # When the run is cancelled midway
+    cancel_run(run)
+
+    # Then, once the step has stopped, it is cancelled and counts the rows
+    # its committed batches created, which are the rows in the table
+    deadline = time.monotonic() + 30
+    tags = run.step_runs.get(key="tags")
+    while tags.created == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        tags.refresh_from_db()
+    kept = Tag.objects.count()
+    assert tags.status == StepStatus.CANCELLED
+    assert 200 <= kept < 2000
+    assert (tags.created, tags.rows_done) == (kept, kept)
