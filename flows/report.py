@@ -79,4 +79,21 @@ def run_report(run: FlowRun, *, errors_per_step: int = 10) -> str:
             lines.append(
                 f"  {s.key}: ... {s.failed - errors_per_step} more rejected rows"
             )
+        filed = s.output.get("failed_rows") if isinstance(s.output, dict) else None
+        if isinstance(filed, dict):
+            lines.append(f"  {s.key}: {_filed(filed)}")
     return "\n".join(lines)
+
+
+def _filed(filed: dict) -> str:
+    """Say where an import filed its refused rows, or why it could not."""
+    if not filed.get("path"):
+        return f"the failed rows could not be filed: {filed.get('error')}"
+    rows = filed.get("rows")
+    said = (
+        f"{rows} failed row{'s' if rows != 1 else ''} filed in "
+        f"{filed['path']} (storage {filed.get('storage', 'default')!r})"
+    )
+    if filed.get("error"):
+        said += f", as JSON Lines: {filed['error']}"
+    return said

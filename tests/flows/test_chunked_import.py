@@ -10,6 +10,7 @@ from django.db import connection
 
 from flows.control import cancel_run
 from flows.models import RowError, RunStatus, StepStatus
+from flows.report import run_report
 from flows.scheduler import start_run
 from formats import open_reader
 from tests.conftest import wait_for_run
@@ -102,6 +103,11 @@ def test_a_chunked_import_reads_each_row_once_and_keeps_its_errors(worker, scrat
         ("T201", "heavy"),
     ]
     assert all("weight" in r["error"] for r in rows)
+    # and the run's report says where they were filed
+    assert (
+        f"  tags: 2 failed rows filed in {failed['path']} (storage 'scratch')"
+        in run_report(run).splitlines()
+    )
 
     # When the same file is imported again
     again = wait_for_run(start_run(tags))

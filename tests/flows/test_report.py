@@ -50,3 +50,26 @@ def test_a_dry_run_step_is_said_to_have_kept_nothing(db):
         "  products: dry run: its counts are what it would have written; "
         "nothing was kept"
     ]
+
+
+def test_failed_rows_the_step_could_not_file_are_said_so(db):
+    # Given a run whose import could file its refused rows nowhere
+    tried = flow("unfiled", step("tags"))
+    run = start_run(tried)
+    output = {
+        "failed_rows": {
+            "storage": "default",
+            "path": None,
+            "rows": 2,
+            "error": "The csv file 'x.csv' cannot hold them",
+        }
+    }
+    run.step_runs.update(status=StepStatus.SUCCEEDED, output=output, failed=2)
+    finish_run(run.pk)
+
+    # When its report is printed, it says why
+    lines = run_report(FlowRun.objects.get(pk=run.pk)).splitlines()
+    assert (
+        "  tags: the failed rows could not be filed: "
+        "The csv file 'x.csv' cannot hold them"
+    ) in lines

@@ -95,11 +95,13 @@ class Command(BaseCommand):
         except (OSError, ValueError) as exc:
             raise CommandError(f"Cannot read {path}: {exc}") from exc
         flow = load_flow(definition)
-        self.stdout.write(f"Flow {flow.slug!r} saved with {flow.steps.count()} steps.")
+        self.stdout.write(
+            f"Flow {flow.slug!r} saved with {_steps(flow.steps.count())}."
+        )
 
     def handle_validate(self, flow, **options):
         graph = build_graph(flow_specs(self._flow(flow)))
-        self.stdout.write(f"Flow {flow!r} is valid: {graph.number_of_nodes()} steps.")
+        self.stdout.write(f"Flow {flow!r} is valid: {_steps(graph.number_of_nodes())}.")
 
     def handle_report(self, run, **options):
         self.stdout.write(run_report(self._run(run)))
@@ -161,8 +163,9 @@ class Command(BaseCommand):
 
     def _wait(self, run: FlowRun, timeout: float | None) -> FlowRun:
         """Poll the run until it finishes, showing progress as it changes."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        last = ""
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        last, hinted = "", False
         tty = self.stdout.isatty()
         while True:
             run.refresh_from_db()
@@ -176,14 +179,44 @@ class Command(BaseCommand):
                     self.stdout.write(line)
                 self.stdout.flush()
                 last = line
+            waited = time.monotonic() - started
+            # A run held behind another (overlap "queue") has generation 0
+            # and waits for that one, not for a worker.
+            untaken = run.status == RunStatus.QUEUED and run.generation > 0
+            if untaken and not hinted and waited > QUEUED_HINT_AFTER:
+                self.stderr.write(_no_worker_hint(run, waited))
+                hinted = True
             if deadline is not None and time.monotonic() > deadline:
-                raise CommandError(
-                    f"Run {run.pk} still {run.status} after {timeout} s.", returncode=2
-                )
+                message = f"Run {run.pk} still {run.status} after {timeout} s."
+                if untaken and not hinted:
+                    message += " " + _no_worker_hint(run, waited)
+                raise CommandError(message, returncode=2)
             time.sleep(settings.WAIT_POLL_SECONDS)
         if tty and last:
             self.stdout.write("")
         return run
+
+
+def _steps(count: int) -> str:
+    return f"{count} step" if count == 1 else f"{count} steps"
+
+
+#: Seconds a run may stay queued under ``--wait`` before the command says
+#: that no worker seems to have taken it.
+QUEUED_HINT_AFTER = 10.0
+
+
+def _no_worker_hint(run: FlowRun, waited: float) -> str:
+    """Say that no worker has taken ``run``, and which queue one must read."""
+    from django.conf import settings as django_settings
+
+    queue = getattr(django_settings, "CELERY_TASK_DEFAULT_QUEUE", None) or "celery"
+    return (
+        f"Run {run.pk} is still queued after {waited:.0f} s: no worker has "
+        f"taken it. Is a Celery worker running that reads the queue "
+        f"{queue!r} (celery -A <project> worker --queues={queue})? The run "
+        "stays queued and starts when one does."
+    )
 
 
 def _params(pairs: list[str]) -> dict:
