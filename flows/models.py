@@ -64,7 +64,11 @@ class Flow(models.Model):
         verbose_name_plural = _("flows")
 
     def __str__(self):
-        return self.name or self.slug
+        # Names need not be unique; the slug tells two flows apart in the
+        # admin's filters and selects.
+        if self.name and self.name != self.slug:
+            return f"{self.name} ({self.slug})"
+        return self.slug
 
 
 class Step(models.Model):

@@ -52,14 +52,21 @@ def test_a_failed_run_is_resumed_from_its_admin_page(admin_page, tmp_path):
     assert run.history[0]["by"] == "admin"
 
 
-def test_a_run_is_rerun_from_a_step_with_new_parameters_from_the_admin(admin_page):
+def test_a_run_is_rerun_from_a_step_with_new_parameters_from_the_admin(
+    admin_page, tmp_path
+):
     chain = flow("admin-rerun", step("extract"), step("load", depends_on=["extract"]))
     run = wait_for_run(start_run(chain, params={"day": 1}))
 
     page = admin_page
     page.goto(f"{page.live_server_url}/admin/flows/flowrun/{run.pk}/change/")
+    page.screenshot(path=str(tmp_path / "run-page.png"), full_page=True)
+    # The recovery controls come before the page's Close and Delete buttons
+    recover = page.locator("#recover").bounding_box()
+    buttons = page.locator(".submit-row").bounding_box()
+    assert recover["y"] + recover["height"] <= buttons["y"]
     page.select_option("#rerun-step", "load")
-    page.click("form:has(#rerun-step) input[type=submit]")
+    page.click("#recover input[type=submit][form=recover-rerun]")
     page.wait_for_url(lambda url: "/recover/rerun/" in url)
     page.fill("#id_params", '{"day": 2}')
     page.click("input[name=confirm]")
