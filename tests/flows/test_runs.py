@@ -134,7 +134,8 @@ def test_a_broken_input_file_fails_its_step_naming_file_and_row_and_keeps_earlie
     run = wait_for_run(start_run(broken))
 
     # Then the step fails naming the file and the row, the run ends failed,
-    # and the categories imported before are still there
+    # and the categories imported before are still there, as are the four
+    # subcategories read before the broken row
     steps = step_runs(run)
     assert run.status == RunStatus.FAILED
     assert run.finished_at is not None
@@ -144,5 +145,8 @@ def test_a_broken_input_file_fails_its_step_naming_file_and_row_and_keeps_earlie
     assert steps["later"].status == StepStatus.SKIPPED
     assert steps["categories"].status == StepStatus.SUCCEEDED
     assert Category.objects.count() == 4
-    assert Subcategory.objects.count() == 0
+    assert (
+        "The 4 rows before it were imported: 4 created" in steps["subcategories"].error
+    )
+    assert Subcategory.objects.count() == 4
     assert not RowError.objects.exists()
