@@ -414,13 +414,13 @@ def call_safely(handler, run_id, key, *args) -> None:
 
 
 def _record_failure(run, step_run, spec, recorder, ctx, exc) -> Decision:
-    recorder.flush()
     trace = traceback.format_exc()
     if isinstance(exc, SoftTimeLimitExceeded):
         # The signal may have landed in the middle of a query; start the
-        # database connection afresh before writing the outcome.
+        # database connection afresh before writing anything.
         connection.close()
         exc = _interruption(run)
+    recorder.flush()
     message = str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {exc}"
     return end_failed_attempt(
         run,

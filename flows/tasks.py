@@ -3,7 +3,9 @@
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready, worker_shutdown
+from django.db import connection
 
 from .chunks import execute_chunk, poll_chunks
 from .conf import settings
@@ -17,7 +19,16 @@ logger = logging.getLogger(__name__)
 @shared_task(bind=True, name="syncflow.run_step", max_retries=None, acks_late=True)
 def run_step(self, run_id: int, key: str, generation: int):
     """Run one step; ask again later while it must wait or retry."""
-    decision = execute_step(run_id, key, generation, task_id=self.request.id or "")
+    try:
+        decision = execute_step(run_id, key, generation, task_id=self.request.id or "")
+    except SoftTimeLimitExceeded:
+        # Raised by a signal (a cancel's revoke, the step's time limit), it
+        # may land between a query and Django's note of it: a BEGIN that
+        # Django never heard of leaves the connection in a transaction that
+        # holds its locks for good (on SQLite, the one write lock). Closing
+        # the connection rolls that back; the result is stored afresh.
+        connection.close()
+        raise
     if decision.outcome in (Outcome.WAITING, Outcome.RETRY):
         raise self.retry(countdown=max(decision.delay, 0.01))
     return decision.outcome.value
