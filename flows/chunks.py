@@ -125,6 +125,9 @@ def execute_chunk(
                 state=ctx.state,
                 **ctx.count_dict(),
             )
+            # In the chunk's transaction, so that its rows and the step's
+            # counts of them are seen together or not at all.
+            _count_committed(step_run.pk)
     except Exception as exc:
         message = (
             str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {exc}"
@@ -142,18 +145,17 @@ def execute_chunk(
             "Run %s: step %r chunk %d failed: %s", run_id, key, index, message
         )
         return "failed"
-    _count_committed(step_run.pk)
     return "done"
 
 
 def _count_committed(step_run_pk: int) -> None:
-    """Give a chunked step the rows and counts of its chunks that committed.
+    """Give a chunked step the rows and counts of its finished chunks.
 
-    Called as each chunk finishes, so that a person watching sees the
-    counts grow, and so that a step cancelled (or lost) before its chunks
-    are merged still counts the rows its finished chunks kept. The step's
-    row is locked first: of two chunks finishing at once, the one that
-    writes last has counted both.
+    Called by each chunk as it finishes, in its own transaction, so that a
+    person watching sees the counts grow, and so that a step cancelled (or
+    lost) before its chunks are merged still counts the rows its finished
+    chunks kept. The step's row is locked first: of two chunks finishing
+    at once, the one that commits last has counted both.
     """
     with transaction.atomic():
         step_run = StepRun.objects.select_for_update().get(pk=step_run_pk)
