@@ -23,6 +23,15 @@ def erp_subcategories() -> dict:
     return erp_import("shop.Subcategory", "ProductSubcategory.csv", SUBCATEGORIES)
 
 
+def failed_csv_lines(put_file, scratch, text: str) -> list[str]:
+    """Import the tags CSV ``text``; return the lines of its failed-rows file."""
+    source = put_file("tags.csv", text)
+    failed_rows = {"storage": "scratch", "path": "failed/tags.csv"}
+    _ctx, output = run(tag_import(source, failed_rows=failed_rows))
+    with scratch.open(output["failed_rows"]["path"], "rb") as handle:
+        return handle.read().decode("utf-8").splitlines()
+
+
 BAD_ROWS = [
     (101, "weight", "invalid"),
     (502, "code", "missing_key"),
@@ -156,17 +165,13 @@ def test_values_that_look_like_formulas_are_filed_as_they_were_read(
 ):
     # Given tags whose labels start like spreadsheet formulas, with weights
     # that are no numbers
-    source = put_file("tags.csv", "code,label,weight\nA,=1+2,x\nB,-minus,y\n")
+    text = "code,label,weight\nA,=1+2,x\nB,-minus,y\n"
 
     # When they are imported with a failed-rows file
-    _ctx, output = run(
-        tag_import(source, failed_rows={"storage": "scratch", "path": "failed/t.csv"})
-    )
+    lines = failed_csv_lines(put_file, scratch, text)
 
     # Then the file holds the labels as read, no quote put before them, so
     # that once the weights are fixed the same labels are imported
-    with scratch.open(output["failed_rows"]["path"], "rb") as handle:
-        lines = handle.read().decode("utf-8").splitlines()
     assert [line.split(",")[:3] for line in lines[1:]] == [
         ["A", "=1+2", "x"],
         ["B", "-minus", "y"],
@@ -219,15 +224,11 @@ def test_a_source_column_named_error_keeps_its_name_and_the_reason_goes_beside(
     put_file, db, scratch
 ):
     # Given tags with a column of their own called "error", one refused
-    source = put_file("tags.csv", "code,label,weight,error\nA,Apple,x,none\n")
+    text = "code,label,weight,error\nA,Apple,x,none\n"
 
     # When they are imported with a failed-rows file
-    _ctx, output = run(
-        tag_import(source, failed_rows={"storage": "scratch", "path": "failed/e.csv"})
-    )
+    lines = failed_csv_lines(put_file, scratch, text)
 
     # Then the file keeps the source's column and names the reason error_2
-    with scratch.open(output["failed_rows"]["path"], "rb") as handle:
-        lines = handle.read().decode("utf-8").splitlines()
     assert lines[0] == "code,label,weight,error,error_2"
     assert lines[1].startswith("A,Apple,x,none,field 'weight'")
