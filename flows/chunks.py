@@ -54,6 +54,11 @@ def start_chunks(run: FlowRun, step_run: StepRun, kind, ctx) -> bool:
             StepChunk(step_run=step_run, index=i, spec=spec)
             for i, spec in enumerate(specs)
         )
+        counted = [spec.get("rows") for spec in specs if isinstance(spec, dict)]
+        if len(counted) == len(specs) and all(isinstance(n, int) for n in counted):
+            # Chunks that say how many rows they hold give the step its total,
+            # for the progress a person watches.
+            StepRun.objects.filter(pk=step_run.pk).update(rows_total=sum(counted))
         logger.info(
             "Run %s: step %r split into %d chunks", run.pk, step_run.key, len(specs)
         )

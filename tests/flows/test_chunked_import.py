@@ -86,7 +86,7 @@ def test_a_chunked_import_reads_each_row_once_and_keeps_its_errors(worker, scrat
     assert spans == [(2, 101), (102, 201), (202, 251)]
     assert Tag.objects.count() == 248
     assert (tags_run.created, tags_run.failed, tags_run.rows_done) == (248, 2, 250)
-    assert tags_run.output["rows"] == 250
+    assert (tags_run.rows_total, tags_run.output["rows"]) == (250, 250)
     # And the two refused rows are reported at their lines, and only they
     # are in the one failed-rows file
     errors = RowError.objects.filter(step_run=tags_run).order_by("row_number")
