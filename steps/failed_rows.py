@@ -86,22 +86,33 @@ class FailedRows:
         self.rows.append((number, values, message))
 
     def as_json(self) -> list:
-        """Return the rows kept as JSON: ``[number, values, message]`` each.
+        """Return the rows kept as JSON: ``[number, pairs, message]`` each.
 
+        A row's values are a list of ``[column, value]`` pairs rather than
+        an object: PostgreSQL's ``jsonb``, through which a chunk's output
+        passes, keeps no key order, and the file must keep the source's
+        column order; a headerless file's column numbers stay numbers too.
         Dates, times and decimals become their text, which the same step
-        reads back. So do what a database cannot keep in JSON: an infinite
-        or NaN float becomes its JSON spelling (``"NaN"``), a NUL in text
-        ``\\x00``.
+        reads back. So does what a database cannot keep in JSON: an
+        infinite or NaN float becomes its JSON spelling (``"NaN"``), a NUL
+        in text ``\\x00``.
         """
-        text = json.dumps(self.rows, cls=DjangoJSONEncoder)
+        rows = [
+            [number, list(values.items()), message]
+            for number, values, message in self.rows
+        ]
+        text = json.dumps(rows, cls=DjangoJSONEncoder)
         rows = json.loads(text, parse_constant=str)
         return _without_nul(rows) if "\\u0000" in text else rows
 
     def extend_json(self, rows: list) -> None:
         """Keep rows given as :meth:`as_json` returns them."""
         for number, values, message in rows:
-            if self.read.get("header") is False:
-                # JSON turned the column numbers of a headerless file into text.
+            if isinstance(values, list):
+                values = {column: value for column, value in values}
+            elif self.read.get("header") is False:
+                # Kept by an earlier version as an object, whose keys JSON
+                # turned from a headerless file's column numbers into text.
                 values = {
                     int(key) if key.isdigit() else key: value
                     for key, value in values.items()
@@ -200,13 +211,13 @@ class FailedRows:
         JSON keeps nested objects and lists as they are; a table format
         cannot hold them, so it gets their JSON text. An infinite or NaN
         float, which a JSON source may give but strict JSON cannot hold,
-        becomes the text of its spelling there (``"NaN"``, ``"Infinity"``).
+        becomes the text of its JSON spelling (``"NaN"``, ``"Infinity"``)
+        in every format.
         """
-        if format not in ("json", "jsonl"):
-            if isinstance(value, (dict, list)):
-                return json.dumps(value, default=str)
-        elif isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return json.dumps(value)
+        if isinstance(value, (dict, list)) and format not in ("json", "jsonl"):
+            return json.dumps(value, default=str)
         return value
 
 

@@ -315,3 +315,26 @@ def test_a_cancelled_import_counts_the_batches_it_committed(worker, scratch):
     assert tags.status == StepStatus.CANCELLED
     assert 200 <= kept < 2000
     assert (tags.created, tags.rows_done) == (kept, kept)
+
+
+def test_a_chunked_imports_failed_rows_keep_the_sources_column_order(worker, scratch):
+    # Given tags whose columns are not in the order a JSON column of the
+    # database would keep them in, two with a weight that is no number
+    lines = ["weight,label,code", "1,One,A", "x,Two,B", "3,Three,C", "y,Four,D"]
+    source = put(scratch, "chunked/ordered.csv", "\n".join(lines) + "\n")
+    failed_rows = {"storage": "scratch", "path": "chunked/ordered-failed.csv"}
+    ordered = flow("ordered", tag_step(source, chunk_size=2, failed_rows=failed_rows))
+
+    # When it is imported in chunks, whose refused rows pass through the
+    # database on their way to the file
+    run = wait_for_run(start_run(ordered))
+
+    # Then the failed-rows file has the source's columns in its order
+    tags = step_runs(run)["tags"]
+    with scratch.open(tags.output["failed_rows"]["path"], "rb") as handle:
+        filed = handle.read().decode().splitlines()
+    assert filed[0] == "weight,label,code,error"
+    assert [line.split(",")[:3] for line in filed[1:]] == [
+        ["x", "Two", "B"],
+        ["y", "Four", "D"],
+    ]
