@@ -26,6 +26,8 @@ from functools import partial
 
 from celery import chord, group
 from django.db import connection, transaction
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from steps.context import COUNT_NAMES, check_serialisable
@@ -163,9 +165,19 @@ def _count_committed(step_run_pk: int) -> None:
     at once, the one that commits last has counted both.
     """
     with transaction.atomic():
-        step_run = StepRun.objects.select_for_update().get(pk=step_run_pk)
-        done = [c for c in step_run.chunks.all() if c.status == StepStatus.SUCCEEDED]
-        StepRun.objects.filter(pk=step_run_pk).update(**_counts(done))
+        StepRun.objects.select_for_update().filter(pk=step_run_pk).first()
+        # Sums and row counts alone: a finished chunk's output may hold its
+        # refused rows, and each chunk of the step reads every finished one.
+        done = StepChunk.objects.filter(
+            step_run_id=step_run_pk, status=StepStatus.SUCCEEDED
+        )
+        counts = done.aggregate(
+            **{name: Coalesce(Sum(name), 0) for name in COUNT_NAMES}
+        )
+        rows = done.values_list("output__rows", flat=True)
+        StepRun.objects.filter(pk=step_run_pk).update(
+            **counts, rows_done=sum(n for n in rows if isinstance(n, int))
+        )
 
 
 def poll_chunks(run_id: int, key: str, generation: int):

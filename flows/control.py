@@ -235,10 +235,10 @@ def sweep() -> list[int]:
                 continue
             steps = list(run.step_runs.all())
             patience = lease * 10 if busy else lease
-            chunked = _chunked(steps)
             # A chunked step is kept alive by its chunks and its owner's
             # polls, all of which may wait in the queue behind other work:
             # while the workers are busy, it too gets ten leases.
+            chunked = _chunked(steps) if busy else set()
             lost = [
                 s
                 for s in steps

@@ -139,13 +139,16 @@ class _JsonReaderBase(Reader):
             yield Row(number, values)
         self._columns_known = True
 
-    def check_text(self, text: str, item: object, number: int) -> None:
-        """Refuse ``item``, decoded from ``text``, if it holds a lone surrogate.
+    def check_text(
+        self, text: str, item: object, number: int, start: int = 0, end: int = -1
+    ) -> None:
+        """Refuse ``item``, decoded from ``text[start:end]``, if it holds a
+        lone surrogate. The text is searched where it lies, not copied.
 
         Raises:
             CellError: Naming the row and the key whose text holds it.
         """
-        if not _SURROGATE_ESCAPE.search(text):
+        if not _SURROGATE_ESCAPE.search(text, start, len(text) if end < 0 else end):
             return
         found = _lone_surrogate(item)
         if found:
@@ -312,7 +315,7 @@ class JsonReader(_JsonReaderBase):
                     if end - self._position > self.max_object_chars:
                         # Read whole from what was in the buffer already.
                         raise self._too_long(number)
-                    self.check_text(self._buffer[self._position : end], item, number)
+                    self.check_text(self._buffer, item, number, self._position, end)
                     self._position = end
                     return item
             if len(self._buffer) - self._position > self.max_object_chars:
