@@ -132,9 +132,6 @@ def execute_chunk(
                 state=ctx.state,
                 **ctx.count_dict(),
             )
-            # In the chunk's transaction, so that its rows and the step's
-            # counts of them are seen together or not at all.
-            _count_committed(step_run.pk)
     except Exception as exc:
         message = (
             str(exc) if isinstance(exc, StepError) else f"{type(exc).__name__}: {exc}"
@@ -152,17 +149,21 @@ def execute_chunk(
             "Run %s: step %r chunk %d failed: %s", run_id, key, index, message
         )
         return "failed"
+    # After the commit, not inside the chunk's transaction: locking the
+    # step's row there, while holding the chunk's own, can deadlock with
+    # the owner, which locks them the other way round.
+    _count_committed(step_run.pk)
     return "done"
 
 
 def _count_committed(step_run_pk: int) -> None:
     """Give a chunked step the rows and counts of its finished chunks.
 
-    Called by each chunk as it finishes, in its own transaction, so that a
-    person watching sees the counts grow, and so that a step cancelled (or
-    lost) before its chunks are merged still counts the rows its finished
-    chunks kept. The step's row is locked first: of two chunks finishing
-    at once, the one that commits last has counted both.
+    Called by each chunk once it has committed, so that a person watching
+    sees the counts grow, and so that a step cancelled (or lost) before its
+    chunks are merged still counts the rows its finished chunks kept. The
+    step's row is locked first: of two chunks finishing at once, the one
+    that writes last has counted both.
     """
     with transaction.atomic():
         StepRun.objects.select_for_update().filter(pk=step_run_pk).first()
