@@ -161,24 +161,26 @@ def _count_committed(step_run_pk: int) -> None:
 
     Called by each chunk once it has committed, so that a person watching
     sees the counts grow, and so that a step cancelled (or lost) before its
-    chunks are merged still counts the rows its finished chunks kept. The
-    step's row is locked first: of two chunks finishing at once, the one
-    that writes last has counted both.
+    chunks are merged still counts the rows its finished chunks kept.
+
+    No lock is taken: a lock on the step's row here deadlocked with a
+    cancel and the heartbeat, which update that row too. Of two chunks
+    finishing at once, either may write last; rows done only grow as
+    chunks finish, so a count that saw fewer rows than the one already
+    written is dropped.
     """
-    with transaction.atomic():
-        StepRun.objects.select_for_update().filter(pk=step_run_pk).first()
-        # Sums and row counts alone: a finished chunk's output may hold its
-        # refused rows, and each chunk of the step reads every finished one.
-        done = StepChunk.objects.filter(
-            step_run_id=step_run_pk, status=StepStatus.SUCCEEDED
-        )
-        counts = done.aggregate(
-            **{name: Coalesce(Sum(name), 0) for name in COUNT_NAMES}
-        )
-        rows = done.values_list("output__rows", flat=True)
-        StepRun.objects.filter(pk=step_run_pk).update(
-            **counts, rows_done=sum(n for n in rows if isinstance(n, int))
-        )
+    # Sums and row counts alone: a finished chunk's output may hold its
+    # refused rows, and each chunk of the step reads every finished one.
+    done = StepChunk.objects.filter(
+        step_run_id=step_run_pk, status=StepStatus.SUCCEEDED
+    )
+    counts = done.aggregate(**{name: Coalesce(Sum(name), 0) for name in COUNT_NAMES})
+    rows = sum(
+        n for n in done.values_list("output__rows", flat=True) if isinstance(n, int)
+    )
+    StepRun.objects.filter(pk=step_run_pk, rows_done__lte=rows).update(
+        **counts, rows_done=rows
+    )
 
 
 def poll_chunks(run_id: int, key: str, generation: int):
