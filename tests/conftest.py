@@ -163,11 +163,33 @@ def settle_runs(timeout: float = 30) -> None:
     while active.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     if not active.exists():
+        if FlowRun.objects.filter(status=RunStatus.CANCELLED).exists():
+            _wait_until_tasks_stop()
         return
     for run in active:
         cancel_run(run, "Still going when its test ended.")
     # Give stopped steps a moment to notice and finish their last writes.
     time.sleep(2)
+
+
+def _wait_until_tasks_stop(quiet: float = 0.5, timeout: float = 10) -> None:
+    """Wait until the worker has stored no task result for ``quiet`` seconds.
+
+    A cancelled run's queued tasks (the chunks of a step, say) still reach
+    the worker after the run ended and find nothing to do; each takes the
+    run's lock on its way, which can deadlock with the tables being emptied.
+    """
+    from django_celery_results.models import TaskResult
+
+    deadline = time.monotonic() + timeout
+    seen, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = TaskResult.objects.count()
+        if count != seen:
+            seen, since = count, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.05)
 
 
 @pytest.fixture
