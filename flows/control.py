@@ -136,7 +136,12 @@ def _revoke(task_ids: list[str]) -> None:
     from celery import current_app
 
     try:
-        current_app.control.revoke(task_ids, terminate=True, signal="SIGUSR1")
+        # Not terminated: a signal raised inside a task can land between a
+        # query and Django's note of it and leave a transaction open with
+        # its locks held (on SQLite, the one write lock, for good). Revoked
+        # copies still queued are dropped; a running step stops itself at
+        # its next progress report.
+        current_app.control.revoke(task_ids)
     except Exception as exc:  # A broker without broadcast: steps stop on their own.
         logger.warning("Could not revoke tasks %s: %s", task_ids, exc)
 
